@@ -1,0 +1,62 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.exc import IntegrityError
+
+from openlead import __version__
+from openlead.campaigns.endpoints import router as campaigns_router
+from openlead.config import Settings, get_settings
+from openlead.db.engine import create_database
+from openlead.leads.endpoints import router as leads_router
+from openlead.suppression.endpoints import router as suppression_router
+from openlead.web.errors import error_response, install_error_handlers
+from openlead.web.middleware import AccessLogMiddleware
+from openlead.web.ratelimit import RateLimiter
+
+API_PREFIX = "/api/v1"
+
+
+async def _conflict(_request, _exc: IntegrityError):  # type: ignore[no-untyped-def]
+    # A constraint caught a race the service did not foresee; the transaction rolled back.
+    return error_response(409, "conflict", "The request conflicts with the current state.")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.database = create_database(settings.database_url)
+        try:
+            yield
+        finally:
+            await app.state.database.dispose()
+
+    app = FastAPI(
+        title="openlead",
+        version=__version__,
+        description="Self-hosted, SmartLead-compatible lead management and outreach.",
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.redis_url)
+    install_error_handlers(app)
+    app.add_exception_handler(IntegrityError, _conflict)
+    app.add_middleware(AccessLogMiddleware)
+    for router in (campaigns_router, leads_router, suppression_router):
+        app.include_router(router, prefix=API_PREFIX)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def health() -> dict[str, bool]:
+        return {"ok": True}
+
+    return app

@@ -1,0 +1,45 @@
+"""SQL for campaigns. Every statement is scoped by account."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openlead.db.tables import campaigns
+from openlead.web.pagination import Page
+
+
+async def insert_campaign(
+    conn: AsyncConnection, account_id: int, name: str, status: str, now: datetime
+) -> Row:
+    result = await conn.execute(
+        insert(campaigns)
+        .values(account_id=account_id, name=name, status=status, created_at=now, updated_at=now)
+        .returning(campaigns)
+    )
+    return result.one()
+
+
+async def get_campaign(conn: AsyncConnection, account_id: int, campaign_id: int) -> Row | None:
+    query = select(campaigns).where(
+        campaigns.c.account_id == account_id, campaigns.c.id == campaign_id
+    )
+    return (await conn.execute(query)).first()
+
+
+async def list_campaigns(conn: AsyncConnection, account_id: int, page: Page) -> list[Row]:
+    query = select(campaigns).where(campaigns.c.account_id == account_id)
+    if page.after is not None:
+        query = query.where(campaigns.c.id > page.after)
+    query = query.order_by(campaigns.c.id).offset(page.offset).limit(page.limit)
+    return list((await conn.execute(query)).all())
+
+
+async def delete_campaign(conn: AsyncConnection, account_id: int, campaign_id: int) -> bool:
+    result = await conn.execute(
+        delete(campaigns).where(campaigns.c.account_id == account_id, campaigns.c.id == campaign_id)
+    )
+    return result.rowcount == 1

@@ -1,0 +1,164 @@
+"""The ``openlead`` command: serve, migrate, accounts and keys."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openlead.accounts import service as accounts
+from openlead.accounts.repository import list_keys
+from openlead.clock import iso
+from openlead.config import Settings
+from openlead.db.engine import create_database
+from openlead.db.migrate import upgrade
+
+app = typer.Typer(help="openlead: self-hosted lead management and outreach.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(keys_app, name="keys")
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="OPENLEAD_DATABASE_URL", help="SQLAlchemy URL"),
+]
+T = TypeVar("T")
+BOOTSTRAP_ACCOUNT = "default"
+
+
+def _settings(database_url: str | None) -> Settings:
+    settings = Settings()
+    if database_url:
+        settings.database_url = database_url
+    return settings
+
+
+def _in_transaction(url: str, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def run() -> T:
+        database = create_database(url, pool_size=1)
+        try:
+            async with database.write() as conn:
+                return await work(conn)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
+
+
+def _fail(message: str) -> None:
+    typer.echo(message, err=True)
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def migrate(database_url: DatabaseUrl = None) -> None:
+    """Apply the database migrations."""
+    upgrade(_settings(database_url).database_url)
+    typer.echo("Database is up to date.", err=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="OPENLEAD_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="OPENLEAD_PORT")] = 8000,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Migrate the database, create the first account if there is none, and serve the API."""
+    import uvicorn
+
+    from openlead.app import create_app
+
+    settings = _settings(database_url)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    upgrade(settings.database_url)
+    bootstrap_key = os.environ.get("OPENLEAD_BOOTSTRAP_API_KEY") or None
+    key = _in_transaction(
+        settings.database_url,
+        lambda conn: accounts.bootstrap(conn, BOOTSTRAP_ACCOUNT, bootstrap_key),
+    )
+    if key is not None:
+        typer.echo(f"Created account '{BOOTSTRAP_ACCOUNT}'. Its API key (shown once):")
+        typer.echo(f"  {key}")
+    typer.echo(f"openlead listening on http://{host}:{port}/api/v1", err=True)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        access_log=False,
+        log_level=settings.log_level,
+    )
+
+
+@accounts_app.command("create")
+def accounts_create(name: str, database_url: DatabaseUrl = None) -> None:
+    """Create an account and print its first API key."""
+
+    async def work(conn: AsyncConnection) -> str:
+        account_id = await accounts.create_account(conn, name)
+        return await accounts.create_key(conn, account_id)
+
+    try:
+        key = _in_transaction(_settings(database_url).database_url, work)
+    except accounts.AccountError as exc:
+        _fail(str(exc))
+    typer.echo(key)
+
+
+@keys_app.command("create")
+def keys_create(
+    account: Annotated[str, typer.Option("--account", help="Account name")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an API key; the key alone is printed on stdout."""
+
+    async def work(conn: AsyncConnection) -> str:
+        return await accounts.create_key(conn, await accounts.account_id_by_name(conn, account))
+
+    try:
+        key = _in_transaction(_settings(database_url).database_url, work)
+    except accounts.AccountError as exc:
+        _fail(str(exc))
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list(
+    account: Annotated[str | None, typer.Option("--account", help="Account name")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """List API keys (never the keys themselves: only their ids and state)."""
+
+    async def work(conn: AsyncConnection):  # type: ignore[no-untyped-def]
+        account_id = await accounts.account_id_by_name(conn, account) if account else None
+        return await list_keys(conn, account_id)
+
+    try:
+        rows = _in_transaction(_settings(database_url).database_url, work)
+    except accounts.AccountError as exc:
+        _fail(str(exc))
+    typer.echo("id\taccount\tcreated_at\trevoked_at")
+    for row in rows:
+        typer.echo(
+            f"{row.id}\t{row.account_name}\t{iso(row.created_at)}\t{iso(row.revoked_at) or '-'}"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: int, database_url: DatabaseUrl = None) -> None:
+    """Revoke an API key by its id (see `openlead keys list`)."""
+    revoked = _in_transaction(
+        _settings(database_url).database_url, lambda conn: accounts.revoke_key(conn, key_id)
+    )
+    if not revoked:
+        _fail(f"No active key with id {key_id}.")
+    typer.echo(f"Key {key_id} revoked.", err=True)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Database access: engines, table definitions and migrations."""

@@ -1,0 +1,86 @@
+"""Engines and the unit of work.
+
+SQLite allows one writer at a time. Rather than letting concurrent write transactions
+collide on the lock upgrade (which fails at once with SQLITE_BUSY, whatever the busy
+timeout), writes go through their own engine with a single connection and start with
+``BEGIN IMMEDIATE``; reads use a separate pool and see a consistent WAL snapshot.
+PostgreSQL uses one engine for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _prepare_sqlite(engine: AsyncEngine, begin: str) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        # Take transaction control away from the driver so BEGIN is ours to issue.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+        connection.exec_driver_sql(begin)
+
+
+def ensure_sqlite_directory(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+@dataclass
+class Database:
+    """The engines of one database, and the transactions the app runs on them."""
+
+    url: str
+    reader: AsyncEngine
+    writer: AsyncEngine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.reader.dialect.name == "sqlite"
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        async with self.writer.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.reader.begin() as conn:
+            yield conn
+
+    async def dispose(self) -> None:
+        await self.writer.dispose()
+        if self.reader is not self.writer:
+            await self.reader.dispose()
+
+
+def create_database(url: str, pool_size: int = 10) -> Database:
+    if url.startswith("sqlite"):
+        ensure_sqlite_directory(url)
+        writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=120)
+        _prepare_sqlite(writer, "BEGIN IMMEDIATE")
+        reader = create_async_engine(url, pool_size=pool_size, max_overflow=0)
+        _prepare_sqlite(reader, "BEGIN")
+        return Database(url=url, reader=reader, writer=writer)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=60)
+    return Database(url=url, reader=engine, writer=engine)

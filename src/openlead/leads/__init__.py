@@ -1,0 +1,1 @@
+"""Leads: import, profiles and their place in campaigns."""

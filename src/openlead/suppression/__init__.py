@@ -1,0 +1,1 @@
+"""The block list and the unsubscribe list: may this address be contacted?"""

@@ -1,0 +1,108 @@
+"""Suppression rules: the one place that answers "may this address be contacted?"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openlead.addresses import domain_of, normalise_domain, normalise_email
+from openlead.clock import utcnow
+from openlead.suppression import repository
+from openlead.suppression.repository import DOMAIN, EMAIL
+from openlead.web.errors import NotFound
+from openlead.web.pagination import Page
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    """Which of some addresses are blocked, and which are unsubscribed, right now."""
+
+    blocked: frozenset[str]
+    unsubscribed: frozenset[str]
+
+
+async def suppressed(conn: AsyncConnection, account_id: int, emails: Iterable[str]) -> Suppressed:
+    emails = list(emails)
+    hits = await repository.block_hits(conn, account_id, emails, {domain_of(e) for e in emails})
+    blocked_emails = {h.value for h in hits if h.kind == EMAIL}
+    blocked_domains = {h.value for h in hits if h.kind == DOMAIN}
+    blocked = frozenset(e for e in emails if e in blocked_emails or domain_of(e) in blocked_domains)
+    unsubscribed = frozenset(await repository.unsubscribed_among(conn, account_id, emails))
+    return Suppressed(blocked=blocked, unsubscribed=unsubscribed)
+
+
+@dataclass(frozen=True)
+class BlockOutcome:
+    added_count: int
+    already_blocked_count: int
+    invalid: list[str]
+
+
+def _classify(
+    emails: Iterable[str], domains: Iterable[str]
+) -> tuple[list[tuple[str, str]], list[str]]:
+    entries: dict[tuple[str, str], None] = {}
+    invalid: list[str] = []
+    for raw in emails:
+        email = normalise_email(raw)
+        if email is None:
+            invalid.append(raw)
+        else:
+            entries[(EMAIL, email)] = None
+    for raw in domains:
+        domain = normalise_domain(raw)
+        if domain is None:
+            invalid.append(raw)
+        else:
+            entries[(DOMAIN, domain)] = None
+    return list(entries), invalid
+
+
+async def block(
+    conn: AsyncConnection,
+    account_id: int,
+    emails: Iterable[str],
+    domains: Iterable[str],
+    source: str = "api",
+) -> BlockOutcome:
+    entries, invalid = _classify(emails, domains)
+    added = await repository.insert_blocks(conn, account_id, entries, source, utcnow())
+    return BlockOutcome(added, len(entries) - added, invalid)
+
+
+def split_mixed(values: Iterable[str]) -> tuple[list[str], list[str]]:
+    """SmartLead's domain block list mixes addresses and domains: an ``@`` tells them apart."""
+    values = list(values)
+    return [v for v in values if "@" in v.strip().lstrip("@")], [
+        v for v in values if "@" not in v.strip().lstrip("@")
+    ]
+
+
+async def list_blocks(
+    conn: AsyncConnection, account_id: int, search: str | None, page: Page
+) -> list[Row]:
+    return await repository.list_blocks(conn, account_id, search, page)
+
+
+async def list_unsubscribes(
+    conn: AsyncConnection, account_id: int, search: str | None, page: Page
+) -> list[Row]:
+    return await repository.list_unsubscribes(conn, account_id, search, page)
+
+
+async def unblock(conn: AsyncConnection, account_id: int, entry_id: int) -> None:
+    if not await repository.delete_block(conn, account_id, entry_id):
+        raise NotFound("Block list entry")
+
+
+async def unsubscribe(conn: AsyncConnection, account_id: int, email: str, source: str) -> bool:
+    """Put an address on the unsubscribe list; False when it was already there."""
+    return await repository.insert_unsubscribe(conn, account_id, email, source, utcnow())
+
+
+async def resubscribe(conn: AsyncConnection, account_id: int, entry_id: int) -> None:
+    if not await repository.delete_unsubscribe(conn, account_id, entry_id):
+        raise NotFound("Unsubscribe entry")

@@ -1,0 +1,18 @@
+"""Constrained string types for request bodies."""
+
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+# One line of text: no control characters at all (a CR/LF in a name ends up in a header).
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+# Free text may break lines and tab, but carries no other control characters.
+FREE_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
+def line(max_length: int) -> type[str]:
+    return Annotated[str, StringConstraints(max_length=max_length, pattern=NO_CONTROL)]  # type: ignore[return-value]
+
+
+def text(max_length: int) -> type[str]:
+    return Annotated[str, StringConstraints(max_length=max_length, pattern=FREE_TEXT)]  # type: ignore[return-value]
