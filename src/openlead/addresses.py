@@ -25,8 +25,10 @@ def _fast(candidate: str) -> str | None:
     match = _FAST_ADDRESS.fullmatch(candidate)
     if match is None or len(candidate) > MAX_ADDRESS or len(match.group(1)) > MAX_LOCAL:
         return None
+    domain = match.group(2)
     # Every special-use name is a single label, so looking at the last one is enough.
-    if match.group(2).rsplit(".", 1)[-1] in _SPECIAL:
+    # A "--" may be an IDNA label (xn--) with rules of its own: leave those to the library.
+    if domain.rsplit(".", 1)[-1] in _SPECIAL or "--" in domain:
         return None
     return candidate
 
@@ -45,7 +47,9 @@ def normalise_email(raw: str | None) -> str | None:
 @lru_cache(maxsize=4096)
 def _validated(candidate: str) -> str | None:
     try:
-        result = validate_email(candidate, check_deliverability=False, allow_smtputf8=False)
+        result = validate_email(
+            candidate, check_deliverability=False, allow_smtputf8=False, strict=True
+        )
     except EmailNotValidError:
         return None
     return (result.ascii_email or result.normalized).lower()

@@ -82,7 +82,10 @@ def serve(
         settings.database_url,
         lambda conn: accounts.bootstrap(conn, BOOTSTRAP_ACCOUNT, bootstrap_key),
     )
-    if key is not None:
+    if key is not None and bootstrap_key is not None:
+        # The operator chose the key; repeating it would only put it into a log.
+        typer.echo(f"Created account '{BOOTSTRAP_ACCOUNT}' with OPENLEAD_BOOTSTRAP_API_KEY.")
+    elif key is not None:
         typer.echo(f"Created account '{BOOTSTRAP_ACCOUNT}'. Its API key (shown once):")
         typer.echo(f"  {key}")
     typer.echo(f"openlead listening on http://{host}:{port}/api/v1", err=True)

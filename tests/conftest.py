@@ -1,0 +1,91 @@
+"""One fixture, two backends: every test that takes ``server`` or ``api`` runs on SQLite and
+on PostgreSQL. When PostgreSQL is unreachable its tests are skipped with the reason."""
+
+from __future__ import annotations
+
+import secrets
+import warnings
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support import (
+    Api,
+    Server,
+    create_account,
+    create_pg_database,
+    drop_pg_database,
+    free_port,
+    postgres_reachable,
+)
+
+BACKENDS = ["sqlite", "postgres"]
+_pg_problem: list[str] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    problem = postgres_reachable()
+    if problem:
+        _pg_problem.append(problem)
+        warnings.warn(
+            f"PostgreSQL is unreachable; its tests will be SKIPPED: {problem}", stacklevel=1
+        )
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if _pg_problem:
+        terminalreporter.section("PostgreSQL SKIPPED", sep="!", red=True, bold=True)
+        terminalreporter.line(f"PostgreSQL tests did not run: {_pg_problem[0]}", red=True)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "openlead.db"
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    if _pg_problem:
+        pytest.skip(f"PostgreSQL unreachable: {_pg_problem[0]}")
+    name, url = create_pg_database()
+    try:
+        yield url
+    finally:
+        drop_pg_database(name)
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str, tmp_path_factory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+    backend = "postgres" if database_url.startswith("postgresql") else "sqlite"
+    log_path = tmp_path_factory.mktemp(f"server-{backend}") / "server.log"
+    instance = Server(
+        backend=backend,
+        database_url=database_url,
+        port=free_port(),
+        key="ol_bootstrap_" + secrets.token_urlsafe(24),
+        log_path=log_path,
+    )
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+@pytest.fixture
+def api(server: Server) -> Iterator[Api]:
+    """A fresh account on the running server, so tests never see each other's lists."""
+    client = Api(server, create_account(server.database_url))
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def other_api(server: Server) -> Iterator[Api]:
+    """A second account, for tenant-isolation checks."""
+    client = Api(server, create_account(server.database_url))
+    try:
+        yield client
+    finally:
+        client.close()

@@ -1,0 +1,231 @@
+"""Import rules from API.md "Importing leads", against a real server on both backends."""
+
+from __future__ import annotations
+
+import json
+
+from tests.support import query
+
+REASONS = {
+    "invalid": "Invalid email",
+    "dup": "Duplicate in this request",
+    "here": "Already exists in this campaign",
+    "blocked": "On global block list",
+    "unsub": "Previously unsubscribed",
+    "other": "Exists in another campaign",
+}
+
+
+def _unsubscribe(api, email: str) -> None:
+    holding = api.campaign("holding")
+    api.import_leads(holding, [{"email": email}], ignore_duplicate_leads_in_other_campaign=True)
+    lead_id = _lead_id(api, email)
+    assert api.post(f"/leads/{lead_id}/unsubscribe").status_code == 200
+    assert api.delete(f"/campaigns/{holding}").status_code == 200
+
+
+def _lead_id(api, email: str) -> int:
+    rows = query(
+        api.server.database_url,
+        "SELECT l.id FROM leads l JOIN api_keys k ON k.account_id = l.account_id "
+        "WHERE l.email = :email AND k.key_hash = :hash",
+        email=email,
+        hash=__import__("hashlib").sha256(api.key.encode()).hexdigest(),
+    )
+    assert len(rows) == 1
+    return rows[0][0]
+
+
+def test_every_skip_reason_in_one_request(api):
+    other = api.campaign("other")
+    api.import_leads(other, [{"email": "elsewhere@acme.com"}])
+    target = api.campaign("target")
+    api.import_leads(target, [{"email": "here@acme.com"}])
+    assert api.post("/leads/block-list", json={"emails": ["blocked@acme.com"]}).status_code == 200
+    _unsubscribe(api, "gone@acme.com")
+
+    result = api.import_leads(
+        target,
+        [
+            {"email": "new@acme.com"},
+            {"email": "not-an-address"},
+            {"first_name": "No address"},
+            {"email": "NEW@acme.com"},
+            {"email": "Here@Acme.com"},
+            {"email": "blocked@acme.com"},
+            {"email": "gone@acme.com"},
+            {"email": "elsewhere@acme.com"},
+        ],
+    )
+    assert result["skipped_leads"] == [
+        {"email": "not-an-address", "reason": REASONS["invalid"]},
+        {"email": None, "reason": REASONS["invalid"]},
+        {"email": "NEW@acme.com", "reason": REASONS["dup"]},
+        {"email": "Here@Acme.com", "reason": REASONS["here"]},
+        {"email": "blocked@acme.com", "reason": REASONS["blocked"]},
+        {"email": "gone@acme.com", "reason": REASONS["unsub"]},
+        {"email": "elsewhere@acme.com", "reason": REASONS["other"]},
+    ]
+    assert result["added_count"] == 1
+    assert result["skipped_count"] == 7
+    assert result["total_leads"] == result["upload_count"] == 8
+    assert result["already_added_to_campaign"] == 1
+    assert result["duplicate_count"] == 1
+    assert result["invalid_email_count"] == 2
+    assert result["invalid_emails"] == ["not-an-address", None]
+    assert result["unsubscribed_leads"] == 1
+    assert result["block_count"] == 1
+
+
+def test_first_applicable_reason_wins(api):
+    """A lead that is blocked, unsubscribed and elsewhere is reported as blocked, etc."""
+    other = api.campaign("other")
+    api.import_leads(other, [{"email": "all@acme.com"}, {"email": "two@acme.com"}])
+    _unsubscribe(api, "all@acme.com")
+    _unsubscribe(api, "two@acme.com")
+    api.post("/leads/block-list", json={"domains": ["acme.com"]})
+    target = api.campaign("target")
+    result = api.import_leads(target, [{"email": "all@acme.com"}])
+    assert result["skipped_leads"][0]["reason"] == REASONS["blocked"]
+    result = api.import_leads(target, [{"email": "two@acme.com"}], ignore_global_block_list=True)
+    assert result["skipped_leads"][0]["reason"] == REASONS["unsub"]
+    result = api.import_leads(
+        target,
+        [{"email": "two@acme.com"}],
+        ignore_global_block_list=True,
+        ignore_unsubscribe_list=True,
+    )
+    assert result["skipped_leads"][0]["reason"] == REASONS["other"]
+    result = api.import_leads(
+        target,
+        [{"email": "two@acme.com"}],
+        ignore_global_block_list=True,
+        ignore_unsubscribe_list=True,
+        ignore_duplicate_leads_in_other_campaign=True,
+    )
+    assert result["added_count"] == 1
+    # Already in the campaign outranks every list, whatever the settings.
+    result = api.import_leads(target, [{"email": "two@acme.com"}], ignore_global_block_list=True)
+    assert result["skipped_leads"][0]["reason"] == REASONS["here"]
+
+
+def test_domain_block_matches_every_address_at_that_domain_only(api):
+    api.post("/leads/add-domain-block-list", json={"domain_block_list": ["Blocked.io", "x@y.com"]})
+    values = {e["value"]: e["kind"] for e in api.get("/leads/block-list").json()["block_list"]}
+    assert values == {"blocked.io": "domain", "x@y.com": "email"}
+    campaign = api.campaign()
+    result = api.import_leads(
+        campaign,
+        [
+            {"email": "a@blocked.io"},
+            {"email": "b@BLOCKED.IO"},
+            {"email": "c@sub.blocked.io"},
+            {"email": "x@y.com"},
+        ],
+    )
+    assert [s["email"] for s in result["skipped_leads"]] == [
+        "a@blocked.io",
+        "b@BLOCKED.IO",
+        "x@y.com",
+    ]
+    assert result["added_count"] == 1
+
+
+def test_one_lead_per_address_and_merge_rule(api):
+    first = api.campaign("first")
+    api.import_leads(
+        first,
+        [
+            {
+                "email": "Jo@Acme.com",
+                "first_name": "Jo",
+                "company_name": "Acme",
+                "custom_fields": {"role": "CTO", "city": "Paris"},
+            }
+        ],
+    )
+    second = api.campaign("second")
+    result = api.import_leads(
+        second,
+        [
+            {
+                "email": "jo@acme.com",
+                "last_name": "Smith",
+                "company_name": "Acme Inc",
+                "custom_fields": {"city": "Lyon", "team": "Eng"},
+            }
+        ],
+        ignore_duplicate_leads_in_other_campaign=True,
+    )
+    assert result["added_count"] == 1
+    rows = query(
+        api.server.database_url,
+        "SELECT id, email, first_name, last_name, company_name, custom_fields FROM leads "
+        "WHERE email = 'jo@acme.com'",
+    )
+    mine = [r for r in rows if r[0] == _lead_id(api, "jo@acme.com")]
+    assert len(mine) == 1
+    _, email, first_name, last_name, company, custom = mine[0]
+    custom = json.loads(custom) if isinstance(custom, str) else custom
+    assert (email, first_name, last_name, company) == ("jo@acme.com", "Jo", "Smith", "Acme Inc")
+    assert custom == {"role": "CTO", "city": "Lyon", "team": "Eng"}
+    memberships = query(
+        api.server.database_url,
+        "SELECT campaign_id, status FROM campaign_leads WHERE lead_id = :lead ORDER BY campaign_id",
+        lead=mine[0][0],
+    )
+    assert memberships == [(first, "NOT_CONTACTED"), (second, "NOT_CONTACTED")]
+
+
+def test_skipped_lead_is_left_untouched(api):
+    campaign = api.campaign()
+    api.import_leads(campaign, [{"email": "keep@acme.com", "first_name": "Keep"}])
+    result = api.import_leads(campaign, [{"email": "keep@acme.com", "first_name": "Changed"}])
+    assert result["skipped_leads"][0]["reason"] == REASONS["here"]
+    rows = query(
+        api.server.database_url,
+        "SELECT first_name FROM leads WHERE id = :id",
+        id=_lead_id(api, "keep@acme.com"),
+    )
+    assert rows == [("Keep",)]
+
+
+def test_lead_added_event_per_added_lead(api):
+    campaign = api.campaign()
+    api.import_leads(campaign, [{"email": f"e{i}@acme.com"} for i in range(5)] + [{"email": "x"}])
+    rows = query(
+        api.server.database_url,
+        "SELECT type, COUNT(*) FROM lead_events WHERE campaign_id = :c GROUP BY type",
+        c=campaign,
+    )
+    assert rows == [("LEAD_ADDED", 5)]
+
+
+def test_import_into_missing_campaign_is_404_and_stores_nothing(api):
+    response = api.post("/campaigns/999999/leads", json={"lead_list": [{"email": "z@acme.com"}]})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert query(api.server.database_url, "SELECT id FROM leads WHERE email = 'z@acme.com'") == []
+
+
+def test_a_rejected_request_stores_nothing(api):
+    campaign = api.campaign()
+    leads = [{"email": f"ok{i}@acme.com"} for i in range(399)] + [{"email": "t@acme.com", "x": 1}]
+    response = api.post(f"/campaigns/{campaign}/leads", json={"lead_list": leads})
+    assert response.status_code == 400
+    assert "lead_list.399.x" in response.json()["error"]["message"]
+    assert query(
+        api.server.database_url,
+        "SELECT COUNT(*) FROM campaign_leads WHERE campaign_id = :c",
+        c=campaign,
+    ) == [(0,)]
+
+
+def test_campaign_delete_removes_its_memberships_not_the_leads(api):
+    campaign = api.campaign()
+    api.import_leads(campaign, [{"email": "stay@acme.com"}])
+    assert api.delete(f"/campaigns/{campaign}").json() == {"ok": True}
+    assert api.get(f"/campaigns/{campaign}").status_code == 404
+    again = api.campaign()
+    result = api.import_leads(again, [{"email": "stay@acme.com"}])
+    assert result["added_count"] == 1

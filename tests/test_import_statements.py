@@ -1,0 +1,61 @@
+"""An import is set-based: the same number of SQL statements for 10 leads as for 400."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import event
+
+from openlead.campaigns import service as campaigns
+from openlead.db.engine import create_database
+from openlead.db.migrate import upgrade
+from openlead.leads import service as leads
+from openlead.leads.schemas import ImportRequest
+from openlead.suppression import service as suppression
+from tests.support import create_account, query
+
+
+def _request(prefix: str, count: int) -> ImportRequest:
+    return ImportRequest.model_validate(
+        {
+            "lead_list": [
+                {"email": f"{prefix}{i}@stmt{i % 3}.com", "custom_fields": {"n": i}}
+                for i in range(count)
+            ]
+        }
+    )
+
+
+def test_statement_count_does_not_grow_with_the_batch(database_url):
+    upgrade(database_url)
+    create_account(database_url)
+    account_id = query(database_url, "SELECT MAX(id) FROM accounts")[0][0]
+
+    async def run() -> dict[int, int]:
+        database = create_database(database_url, pool_size=1)
+        statements: list[str] = []
+
+        @event.listens_for(database.writer.sync_engine, "before_cursor_execute")
+        def count(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+            statements.append(statement)
+
+        counts = {}
+        try:
+            async with database.write() as conn:
+                campaign = await campaigns.create(conn, account_id, "stmt")
+                await suppression.block(conn, account_id, ["s1@stmt1.com"], ["stmt2.com"])
+            for size in (10, 400):
+                async with database.write() as conn:
+                    statements.clear()
+                    result = await leads.import_leads(
+                        conn, account_id, campaign.id, _request(f"size{size}-", size)
+                    )
+                    assert result.added_count > 0
+                    counts[size] = len(statements)
+        finally:
+            await database.dispose()
+        return counts
+
+    counts = asyncio.run(run())
+    assert counts[10] == counts[400]
+    assert counts[400] <= 10
