@@ -23,7 +23,7 @@ run: install
 	  $(BIN)/openlead serve --host $(HOST) --port $(PORT)
 
 test: install-dev
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/python -m pytest -q
 
 bench: install-dev
