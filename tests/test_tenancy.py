@@ -1,0 +1,102 @@
+"""Tenant isolation over the whole route table: another account's objects are 404.
+
+The test walks every route the app serves. A route with a path id must be answered 404 when a
+second account names the first account's object; a route without one must not show the first
+account's data. A new route without an entry in ``BODIES`` (when it takes a body) fails here,
+so no endpoint can forget the check.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from openlead.app import create_app
+from openlead.config import Settings
+
+BODIES: dict[tuple[str, str], dict] = {
+    ("POST", "/api/v1/campaigns/{campaign_id}/leads"): {"lead_list": [{"email": "t@x.com"}]},
+}
+PUBLIC = {("GET", "/healthz")}
+
+
+def _routes() -> list[tuple[str, str]]:
+    """Every (method, path) the API serves, read from its OpenAPI schema."""
+    app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:", rate_limit="off"))
+    return sorted(
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        for method in operations
+    )
+
+
+ROUTES = _routes()
+WITH_IDS = [r for r in ROUTES if "{" in r[1]]
+
+
+@pytest.fixture
+def owned(api):
+    """One of each object, owned by the first account."""
+    campaign = api.campaign("owned")
+    api.import_leads(campaign, [{"email": "owned@tenant.com"}])
+    api.post("/leads/block-list", json={"emails": ["blocked@tenant.com"]})
+    block_id = api.get("/leads/block-list").json()["block_list"][0]["id"]
+    lead_id = _lead_id(api, "owned@tenant.com")
+    assert api.post(f"/leads/{lead_id}/unsubscribe").status_code == 200
+    unsubscribe_id = api.get("/leads/unsubscribes").json()["unsubscribes"][0]["id"]
+    return {
+        "campaign_id": campaign,
+        "lead_id": lead_id,
+        "block": block_id,
+        "unsubscribe": unsubscribe_id,
+    }
+
+
+def _lead_id(api, email: str) -> int:
+    from tests.support import query
+
+    rows = query(
+        api.server.database_url,
+        "SELECT l.id FROM leads l JOIN campaign_leads cl ON cl.lead_id = l.id "
+        "JOIN campaigns c ON c.id = cl.campaign_id WHERE l.email = :e AND c.name = 'owned'",
+        e=email,
+    )
+    return rows[-1][0]
+
+
+def _fill(path: str, ids: dict[str, int]) -> str:
+    entry = ids["block"] if "/block-list/" in path else ids["unsubscribe"]
+    return (
+        path.removeprefix("/api/v1")
+        .replace("{campaign_id}", str(ids["campaign_id"]))
+        .replace("{lead_id}", str(ids["lead_id"]))
+        .replace("{entry_id}", str(entry))
+    )
+
+
+def test_every_route_with_a_body_has_an_example():
+    needs_body = {("POST", p) for m, p in WITH_IDS if m in ("POST", "PATCH", "PUT")}
+    known_without_body = {
+        ("POST", "/api/v1/leads/{lead_id}/unsubscribe"),
+    }
+    assert needs_body - known_without_body <= set(BODIES)
+
+
+@pytest.mark.parametrize(("method", "path"), WITH_IDS, ids=[f"{m} {p}" for m, p in WITH_IDS])
+def test_another_accounts_object_is_404(method, path, owned, other_api, api):
+    response = other_api.request(method, _fill(path, owned), json=BODIES.get((method, path)))
+    assert response.status_code == 404, f"{method} {path}: {response.status_code} {response.text}"
+    assert response.json()["error"]["code"] == "not_found"
+    # The owner still sees it: the 404 was about the caller, not a missing object.
+    if method == "GET":
+        assert api.request(method, _fill(path, owned)).status_code == 200
+
+
+LISTS = [r for r in ROUTES if r[0] == "GET" and "{" not in r[1] and r not in PUBLIC]
+
+
+@pytest.mark.parametrize(("method", "path"), LISTS, ids=[f"{m} {p}" for m, p in LISTS])
+def test_another_accounts_lists_are_invisible(method, path, owned, other_api):
+    response = other_api.request(method, path.removeprefix("/api/v1"))
+    assert response.status_code == 200
+    assert "tenant.com" not in response.text
+    assert "owned" not in response.text
