@@ -59,3 +59,51 @@ def test_statement_count_does_not_grow_with_the_batch(database_url):
     counts = asyncio.run(run())
     assert counts[10] == counts[400]
     assert counts[400] <= 10
+
+
+def test_blocking_a_domain_costs_the_same_statements_for_any_number_of_leads(database_url):
+    upgrade(database_url)
+    create_account(database_url)
+    account_id = query(database_url, "SELECT MAX(id) FROM accounts")[0][0]
+
+    async def run() -> dict[int, tuple[int, int]]:
+        database = create_database(database_url, pool_size=1)
+        statements: list[str] = []
+
+        @event.listens_for(database.writer.sync_engine, "before_cursor_execute")
+        def count(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+            statements.append(statement)
+
+        outcome = {}
+        try:
+            for size in (3, 800):
+                domain = f"block{size}.com"
+                async with database.write() as conn:
+                    campaign = await campaigns.create(conn, account_id, f"block {size}")
+                    for start in range(0, size, 400):
+                        request = ImportRequest.model_validate(
+                            {
+                                "lead_list": [
+                                    {"email": f"b{i}@{domain}"}
+                                    for i in range(start, min(size, start + 400))
+                                ]
+                            }
+                        )
+                        await leads.import_leads(conn, account_id, campaign.id, request)
+                async with database.write() as conn:
+                    statements.clear()
+                    await suppression.block(conn, account_id, [], [domain])
+                    outcome[size] = (len(statements), campaign.id)
+        finally:
+            await database.dispose()
+        return outcome
+
+    outcome = asyncio.run(run())
+    assert outcome[3][0] == outcome[800][0] <= 3
+    for size, (_, campaign) in outcome.items():
+        blocked = query(
+            database_url,
+            "SELECT COUNT(*) FROM lead_events WHERE campaign_id = :c AND type = 'BLOCKED'",
+            c=campaign,
+        )
+        assert blocked == [(size,)]

@@ -15,6 +15,13 @@ from openlead.config import Settings
 
 BODIES: dict[tuple[str, str], dict] = {
     ("POST", "/api/v1/campaigns/{campaign_id}/leads"): {"lead_list": [{"email": "t@x.com"}]},
+    ("PATCH", "/api/v1/campaigns/{campaign_id}/leads/{lead_id}/status"): {"status": "INTERESTED"},
+    ("PATCH", "/api/v1/leads/{lead_id}"): {"first_name": "Mallory"},
+}
+# Routes that take no body at all.
+WITHOUT_BODY = {
+    ("POST", "/api/v1/leads/{lead_id}/unsubscribe"),
+    ("POST", "/api/v1/campaigns/{campaign_id}/leads/{lead_id}/unsubscribe"),
 }
 PUBLIC = {("GET", "/healthz")}
 
@@ -74,11 +81,8 @@ def _fill(path: str, ids: dict[str, int]) -> str:
 
 
 def test_every_route_with_a_body_has_an_example():
-    needs_body = {("POST", p) for m, p in WITH_IDS if m in ("POST", "PATCH", "PUT")}
-    known_without_body = {
-        ("POST", "/api/v1/leads/{lead_id}/unsubscribe"),
-    }
-    assert needs_body - known_without_body <= set(BODIES)
+    writes = {(m, p) for m, p in WITH_IDS if m in ("POST", "PATCH", "PUT")}
+    assert writes - WITHOUT_BODY <= set(BODIES)
 
 
 @pytest.mark.parametrize(("method", "path"), WITH_IDS, ids=[f"{m} {p}" for m, p in WITH_IDS])
@@ -92,11 +96,18 @@ def test_another_accounts_object_is_404(method, path, owned, other_api, api):
 
 
 LISTS = [r for r in ROUTES if r[0] == "GET" and "{" not in r[1] and r not in PUBLIC]
+# Look-ups by a query parameter: another account's answer is 404, like a path id.
+LOOKUPS = {("GET", "/api/v1/leads"): {"email": "owned@tenant.com"}}
 
 
 @pytest.mark.parametrize(("method", "path"), LISTS, ids=[f"{m} {p}" for m, p in LISTS])
-def test_another_accounts_lists_are_invisible(method, path, owned, other_api):
-    response = other_api.request(method, path.removeprefix("/api/v1"))
+def test_another_accounts_lists_are_invisible(method, path, owned, other_api, api):
+    lookup = LOOKUPS.get((method, path))
+    response = other_api.request(method, path.removeprefix("/api/v1"), params=lookup)
+    if lookup is not None:
+        assert response.status_code == 404
+        assert api.request(method, path.removeprefix("/api/v1"), params=lookup).status_code == 200
+        return
     assert response.status_code == 200
     assert "tenant.com" not in response.text
     assert "owned" not in response.text

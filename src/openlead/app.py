@@ -9,13 +9,14 @@ from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
 
 from openlead import __version__
+from openlead.campaign_leads.endpoints import router as campaign_leads_router
 from openlead.campaigns.endpoints import router as campaigns_router
 from openlead.config import Settings, get_settings
 from openlead.db.engine import create_database
 from openlead.leads.endpoints import router as leads_router
 from openlead.suppression.endpoints import router as suppression_router
-from openlead.web.errors import error_response, install_error_handlers
-from openlead.web.middleware import AccessLogMiddleware
+from openlead.web.errors import ERROR_RESPONSES, error_response, install_error_handlers
+from openlead.web.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from openlead.web.ratelimit import RateLimiter
 
 API_PREFIX = "/api/v1"
@@ -42,7 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Self-hosted, SmartLead-compatible lead management and outreach.",
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
+        # The body limit is BodyLimitMiddleware's: FastAPI's answers 413 in plain text.
+        max_body_size=None,
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
@@ -51,9 +53,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.redis_url)
     install_error_handlers(app)
     app.add_exception_handler(IntegrityError, _conflict)
-    app.add_middleware(AccessLogMiddleware)
-    for router in (campaigns_router, leads_router, suppression_router):
-        app.include_router(router, prefix=API_PREFIX)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLogMiddleware)  # added last, so outermost: it logs every answer
+    for router in (campaigns_router, leads_router, campaign_leads_router, suppression_router):
+        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> dict[str, bool]:

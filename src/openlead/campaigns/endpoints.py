@@ -61,12 +61,12 @@ async def list_campaigns(
     return [_campaign(r) for r in rows]
 
 
-@router.get("/campaigns/{campaign_id}", response_model=Campaign)
+@router.get("/campaigns/{campaign_id:int}", response_model=Campaign)
 async def get_campaign(campaign_id: ObjectId, account_id: AccountId, conn: ReadConn) -> Campaign:
     return _campaign(await service.get(conn, account_id, campaign_id))
 
 
-@router.delete("/campaigns/{campaign_id}", response_model=Deleted)
+@router.delete("/campaigns/{campaign_id:int}", response_model=Deleted)
 async def delete_campaign(campaign_id: ObjectId, account_id: AccountId, conn: WriteConn) -> Deleted:
     await service.delete(conn, account_id, campaign_id)
     return Deleted()

@@ -2,17 +2,19 @@
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
-from openlead.web.text import NO_CONTROL
+from openlead.web.text import NAME
 
+# Checked as sent (so the published schema is exactly what is accepted), then trimmed.
 CampaignName = Annotated[
-    str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True, pattern=NO_CONTROL)
+    str, StringConstraints(min_length=1, max_length=255, pattern=NAME), AfterValidator(str.strip)
 ]
 
 
 class CampaignCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict, so that a client_id of true or "7" is refused rather than read as an integer.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: CampaignName
     client_id: int | None = None  # compat: SmartLead's agency client; accepted, not used yet

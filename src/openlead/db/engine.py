@@ -19,9 +19,24 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Every connection, reading or writing.
+SQLITE_PRAGMAS = (
+    "journal_mode=WAL",
+    "foreign_keys=ON",
+    f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+    "synchronous=NORMAL",
+)
+# The one writing connection. Its defaults (a 2 MiB page cache, a checkpoint every 1000 WAL
+# pages) made a 400-lead import mostly I/O: the random-order address indexes outgrow the
+# cache within a few thousand leads, and each commit's ~800 dirty pages set off a checkpoint
+# (copy back and fsync) almost every time. 64 MiB of cache and a checkpoint per ~40 MiB of
+# WAL (a dozen imports, whose pages overlap) cut the database's own time per import by more
+# than half (docs/performance.md). Readers keep the default: their cache is emptied whenever
+# another connection writes.
+SQLITE_WRITER_PRAGMAS = ("cache_size=-65536", "wal_autocheckpoint=10000")
 
 
-def _prepare_sqlite(engine: AsyncEngine, begin: str) -> None:
+def _prepare_sqlite(engine: AsyncEngine, begin: str, pragmas: tuple[str, ...]) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -29,10 +44,8 @@ def _prepare_sqlite(engine: AsyncEngine, begin: str) -> None:
         # Take transaction control away from the driver so BEGIN is ours to issue.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        for pragma in pragmas:
+            cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
@@ -78,9 +91,9 @@ def create_database(url: str, pool_size: int = 10) -> Database:
     if url.startswith("sqlite"):
         ensure_sqlite_directory(url)
         writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=120)
-        _prepare_sqlite(writer, "BEGIN IMMEDIATE")
+        _prepare_sqlite(writer, "BEGIN IMMEDIATE", SQLITE_PRAGMAS + SQLITE_WRITER_PRAGMAS)
         reader = create_async_engine(url, pool_size=pool_size, max_overflow=0)
-        _prepare_sqlite(reader, "BEGIN")
+        _prepare_sqlite(reader, "BEGIN", SQLITE_PRAGMAS)
         return Database(url=url, reader=reader, writer=writer)
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=60)
     return Database(url=url, reader=engine, writer=engine)

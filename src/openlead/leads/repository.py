@@ -6,13 +6,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, text
+import orjson
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects.sqlite import dialect as _sqlite_dialect_class
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openlead.addresses import domain_of
-from openlead.db.dialect import insert_for, is_postgres
-from openlead.db.tables import campaign_leads, campaigns, lead_events, leads
+from openlead.db.dialect import is_postgres
+from openlead.db.tables import campaign_leads, campaigns, leads
 from openlead.leads.importer import Candidate
 from openlead.leads.schemas import PROFILE_FIELDS
 
@@ -20,6 +22,20 @@ from openlead.leads.schemas import PROFILE_FIELDS
 # that the checks an import reads stay true until it commits: two overlapping imports can
 # never both add the same address, nor add one address to two campaigns.
 _IMPORT_LOCK_SPACE = 0x0_1EAD
+# The same statement names the tables the import reads that hold rows but on which PostgreSQL
+# has never gathered statistics (relpages is still 0). Without them its planner takes any index
+# that starts with account_id for a perfect match: it looked addresses up in
+# (account_id, email_domain), reading every lead of the account per address, and after five
+# runs of a prepared statement settled on plans that read the account's whole block list.
+# Autovacuum would gather them only a minute or more later, so an import does it: once per
+# table, when it first holds rows; from then on autovacuum keeps them current.
+_PLANNED_TABLES = ("leads", "campaign_leads", "block_list", "unsubscribes")
+_IMPORT_LOCK_POSTGRES = f"""
+SELECT pg_advisory_xact_lock($1::integer, $2::integer),
+       ARRAY(SELECT relname::text FROM pg_class
+             WHERE oid IN ({", ".join(f"'{t}'::regclass" for t in _PLANNED_TABLES)})
+               AND relpages = 0 AND pg_relation_size(oid) > 0)
+"""
 
 
 async def lock_campaign_for_import(
@@ -30,12 +46,59 @@ async def lock_campaign_for_import(
         campaigns.c.account_id == account_id, campaigns.c.id == campaign_id
     )
     if is_postgres(conn):
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock(:space, CAST(:key AS integer))"),
-            {"space": _IMPORT_LOCK_SPACE, "key": account_id % 2_147_483_647},
+        result = await conn.exec_driver_sql(
+            _IMPORT_LOCK_POSTGRES, (_IMPORT_LOCK_SPACE, account_id % 2_147_483_647)
         )
+        without_statistics = result.one()[1]
+        unplanned = [table for table in _PLANNED_TABLES if table in without_statistics]
+        if unplanned:
+            await conn.exec_driver_sql(f"ANALYZE {', '.join(unplanned)}")
         query = query.with_for_update(read=True)
     return (await conn.execute(query)).first() is not None
+
+
+# The import's hot statements below are plain SQL run with ``exec_driver_sql``: one
+# statement per batch, parameters bound by the driver, no per-row work in SQLAlchemy (its
+# per-value bind processing cost more than the database's own work). Each is spelled for its
+# database so that the plan is right even before the planner has statistics (a new install
+# importing its first list): both planners then guess, and guessed wrong, scanning the
+# account's whole part of an index once per request. SQLite gets ``IN`` lists and one named
+# index; PostgreSQL gets arrays (``unnest``), a LATERAL ``LIMIT 1`` lookup per address and
+# scalar subqueries, which it cannot turn into hashed scans of a whole table.
+
+_OTHER_CAMPAIGN_INDEX = next(
+    index.name
+    for index in campaign_leads.indexes
+    if [c.name for c in index.columns] == ["account_id", "lead_id"]
+)
+
+_PRESENCE_SQLITE = f"""
+SELECT l.email,
+       EXISTS (SELECT 1 FROM campaign_leads AS here
+               WHERE here.account_id = l.account_id AND here.campaign_id = ?
+                 AND here.lead_id = l.id),
+       -- Without ANALYZE statistics SQLite prefers scanning the account's part of the
+       -- unique (account_id, campaign_id, lead_id) index, because it covers the query.
+       EXISTS (SELECT 1 FROM campaign_leads AS other INDEXED BY {_OTHER_CAMPAIGN_INDEX}
+               WHERE other.account_id = l.account_id AND other.lead_id = l.id
+                 AND other.campaign_id <> ?)
+FROM leads AS l
+WHERE l.account_id = ? AND l.email IN ({{marks}})
+"""
+
+_PRESENCE_POSTGRES = """
+SELECT given.email,
+       (SELECT true FROM campaign_leads AS here
+        WHERE here.account_id = $1 AND here.campaign_id = $2 AND here.lead_id = l.id
+        LIMIT 1) IS NOT NULL,
+       (SELECT true FROM campaign_leads AS other
+        WHERE other.account_id = $1 AND other.lead_id = l.id AND other.campaign_id <> $2
+        LIMIT 1) IS NOT NULL
+FROM unnest($3::text[]) AS given (email)
+CROSS JOIN LATERAL (
+    SELECT id FROM leads WHERE account_id = $1 AND email = given.email LIMIT 1
+) AS l
+"""
 
 
 async def presence(
@@ -44,45 +107,89 @@ async def presence(
     """Of these addresses: those in this campaign, and those in another of the account's."""
     if not emails:
         return set(), set()
-    this = case((campaign_leads.c.campaign_id == campaign_id, 1), else_=0)
-    query = (
-        select(leads.c.email, func.max(this), func.min(this))
-        .join(
-            campaign_leads,
-            (campaign_leads.c.account_id == leads.c.account_id)
-            & (campaign_leads.c.lead_id == leads.c.id),
+    if is_postgres(conn):
+        result = await conn.exec_driver_sql(_PRESENCE_POSTGRES, (account_id, campaign_id, emails))
+    else:
+        result = await conn.exec_driver_sql(
+            _PRESENCE_SQLITE.format(marks=", ".join("?" * len(emails))),
+            (campaign_id, campaign_id, account_id, *emails),
         )
-        .where(leads.c.account_id == account_id, leads.c.email.in_(emails))
-        .group_by(leads.c.email)
-    )
     in_campaign: set[str] = set()
     elsewhere: set[str] = set()
-    for email, any_here, all_here in (await conn.execute(query)).all():
-        if any_here:
+    for email, here, other in result.all():
+        if here:
             in_campaign.add(email)
-        if not all_here:
+        if other:
             elsewhere.add(email)
     return in_campaign, elsewhere
 
 
-def _lead_row(account_id: int, candidate: Candidate, now: datetime) -> dict[str, Any]:
-    lead = candidate.lead
-    row: dict[str, Any] = {field: getattr(lead, field) for field in PROFILE_FIELDS}
-    row["custom_fields"] = {k: v for k, v in (lead.custom_fields or {}).items() if v is not None}
-    row.update(
-        account_id=account_id,
-        email=candidate.email,
-        email_domain=domain_of(candidate.email),
-        created_at=now,
-        updated_at=now,
-    )
-    return row
+# Profile columns in table order; the statements below are written against this list.
+_PROFILE = ", ".join(PROFILE_FIELDS)
+_LEAD_COLUMNS = (
+    f"account_id, email, email_domain, {_PROFILE}, custom_fields, created_at, updated_at"
+)
+# Given values win and absent ones are kept; custom fields merge key by key.
+_MERGE = ", ".join(f"{f} = COALESCE(excluded.{f}, leads.{f})" for f in PROFILE_FIELDS)
+
+_UPSERT_SQLITE = f"""
+INSERT INTO leads ({_LEAD_COLUMNS})
+VALUES (?, ?, ?, {", ".join("?" * len(PROFILE_FIELDS))}, ?, ?, ?)
+ON CONFLICT (account_id, email) DO UPDATE SET {_MERGE},
+    custom_fields = json_patch(leads.custom_fields, excluded.custom_fields),
+    updated_at = excluded.updated_at
+"""
+# sqlite3 cannot return rows from executemany; the ids are read back in one statement.
+_LEAD_IDS_SQLITE = """
+SELECT email, id FROM leads
+WHERE account_id = ? AND email IN (SELECT value FROM json_each(?))
+"""
+
+_UPSERT_POSTGRES = f"""
+INSERT INTO leads ({_LEAD_COLUMNS})
+SELECT $1, given.*, $2, $2 FROM unnest(
+    $3::text[], $4::text[], {", ".join(f"${n}::text[]" for n in range(5, 5 + len(PROFILE_FIELDS)))},
+    ${5 + len(PROFILE_FIELDS)}::jsonb[]
+) AS given
+ON CONFLICT (account_id, email) DO UPDATE SET {_MERGE},
+    custom_fields = leads.custom_fields || excluded.custom_fields,
+    updated_at = excluded.updated_at
+RETURNING email, id
+"""
 
 
-def _merge_custom_fields(conn: AsyncConnection, new: Any) -> Any:
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _timestamp(conn: AsyncConnection, moment: datetime) -> Any:
+    """The value SQLAlchemy would bind for a timestamp column (SQLite stores text)."""
     if is_postgres(conn):
-        return leads.c.custom_fields.op("||")(new)
-    return func.json_patch(leads.c.custom_fields, new)
+        return moment
+    return _sqlite_timestamp(moment)
+
+
+_sqlite_dialect = _sqlite_dialect_class()
+_sqlite_timestamp = leads.c.created_at.type.dialect_impl(_sqlite_dialect).bind_processor(
+    _sqlite_dialect
+)
+
+
+def _lead_columns(candidates: list[Candidate]) -> list[list[Any]]:
+    """The batch as columns: address, domain, each profile field, custom fields (JSON)."""
+    emails = [c.email for c in candidates]
+    columns: list[list[Any]] = [emails, [domain_of(e) for e in emails]]
+    leads_in = [c.lead for c in candidates]
+    columns += [[getattr(lead, field) for lead in leads_in] for field in PROFILE_FIELDS]
+    columns.append(
+        [
+            _json({k: v for k, v in lead.custom_fields.items() if v is not None})
+            if lead.custom_fields
+            else "{}"
+            for lead in leads_in
+        ]
+    )
+    return columns
 
 
 async def upsert_leads(
@@ -90,18 +197,111 @@ async def upsert_leads(
 ) -> list[int]:
     """Create new leads and merge the given fields into existing ones; return their ids.
 
-    Given values win and absent ones are kept; custom fields merge key by key.
+    Given values win and absent ones are kept; custom fields merge key by key. The ids come
+    back in the order of the candidates.
     """
-    statement = insert_for(conn, leads)
-    new = statement.excluded
-    merged = {field: func.coalesce(new[field], leads.c[field]) for field in PROFILE_FIELDS}
-    merged["custom_fields"] = _merge_custom_fields(conn, new.custom_fields)
-    merged["updated_at"] = new.updated_at
-    statement = statement.on_conflict_do_update(
-        index_elements=["account_id", "email"], set_=merged
-    ).returning(leads.c.id)
-    rows = [_lead_row(account_id, c, now) for c in candidates]
-    return list((await conn.execute(statement, rows)).scalars())
+    if not candidates:
+        return []
+    columns = _lead_columns(candidates)
+    stamp = _timestamp(conn, now)
+    if is_postgres(conn):
+        result = await conn.exec_driver_sql(_UPSERT_POSTGRES, (account_id, stamp, *columns))
+    else:
+        rows = [(account_id, *values, stamp, stamp) for values in zip(*columns, strict=True)]
+        await conn.exec_driver_sql(_UPSERT_SQLITE, rows)
+        result = await conn.exec_driver_sql(_LEAD_IDS_SQLITE, (account_id, _json(columns[0])))
+    ids = dict(result.all())
+    return [ids[email] for email in columns[0]]
+
+
+# PostgreSQL adds a batch in one statement: the leads, their memberships and their events,
+# the new ids passed on inside the server and kept in the order of the batch.
+_N = 4 + len(PROFILE_FIELDS)  # the parameter number of the last profile field
+_ADD_LEADS_POSTGRES = f"""
+WITH given AS (
+    SELECT * FROM unnest(
+        $3::text[], $4::text[], {", ".join(f"${n}::text[]" for n in range(5, _N + 1))},
+        ${_N + 1}::jsonb[]
+    ) WITH ORDINALITY AS given (email, email_domain, {_PROFILE}, custom_fields, position)
+), upserted AS (
+    INSERT INTO leads ({_LEAD_COLUMNS})
+    SELECT $1, email, email_domain, {_PROFILE}, custom_fields, $2, $2
+    FROM given ORDER BY position
+    ON CONFLICT (account_id, email) DO UPDATE SET {_MERGE},
+        custom_fields = leads.custom_fields || excluded.custom_fields,
+        updated_at = excluded.updated_at
+    RETURNING id, email
+), added AS (
+    SELECT upserted.id FROM upserted JOIN given ON given.email = upserted.email
+    ORDER BY given.position
+), memberships AS (
+    INSERT INTO campaign_leads (account_id, campaign_id, lead_id, status, ignore_block_list,
+                                ignore_unsubscribe_list, created_at, updated_at)
+    SELECT $1, ${_N + 2}, id, ${_N + 3}, ${_N + 4}, ${_N + 5}, $2, $2 FROM added
+)
+INSERT INTO lead_events (account_id, lead_id, campaign_id, type, data, created_at)
+SELECT $1, id, ${_N + 2}, ${_N + 6}, ${_N + 7}::jsonb, $2 FROM added
+"""
+
+
+async def add_leads(
+    conn: AsyncConnection,
+    account_id: int,
+    campaign_id: int,
+    candidates: list[Candidate],
+    status: str,
+    ignore_block_list: bool,
+    ignore_unsubscribe_list: bool,
+    event_type: str,
+    now: datetime,
+) -> None:
+    """Upsert the leads, add them to the campaign and record an event for each.
+
+    The same as ``upsert_leads``, ``add_to_campaign`` and ``record_events`` in turn, which is
+    what SQLite does; PostgreSQL does it in one statement.
+    """
+    if not candidates:
+        return
+    if not is_postgres(conn):
+        lead_ids = await upsert_leads(conn, account_id, candidates, now)
+        await add_to_campaign(
+            conn,
+            account_id,
+            campaign_id,
+            lead_ids,
+            status,
+            ignore_block_list,
+            ignore_unsubscribe_list,
+            now,
+        )
+        await record_events(conn, account_id, campaign_id, lead_ids, event_type, now)
+        return
+    await conn.exec_driver_sql(
+        _ADD_LEADS_POSTGRES,
+        (
+            account_id,
+            now,
+            *_lead_columns(candidates),
+            campaign_id,
+            str(status),
+            ignore_block_list,
+            ignore_unsubscribe_list,
+            str(event_type),
+            _json(None),
+        ),
+    )
+
+
+_ADD_TO_CAMPAIGN_SQLITE = """
+INSERT INTO campaign_leads (account_id, campaign_id, lead_id, status, ignore_block_list,
+                            ignore_unsubscribe_list, created_at, updated_at)
+SELECT ?, ?, value, ?, ?, ?, ?, ? FROM json_each(?)
+"""
+_ADD_TO_CAMPAIGN_POSTGRES = """
+INSERT INTO campaign_leads (account_id, campaign_id, lead_id, status, ignore_block_list,
+                            ignore_unsubscribe_list, created_at, updated_at)
+SELECT $1, $2, unnest($3::bigint[]), $4, $5, $6, $7, $7
+"""
 
 
 async def add_to_campaign(
@@ -114,21 +314,30 @@ async def add_to_campaign(
     ignore_unsubscribe_list: bool,
     now: datetime,
 ) -> None:
-    rows = [
-        {
-            "account_id": account_id,
-            "campaign_id": campaign_id,
-            "lead_id": lead_id,
-            "status": status,
-            "ignore_block_list": ignore_block_list,
-            "ignore_unsubscribe_list": ignore_unsubscribe_list,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for lead_id in lead_ids
-    ]
-    if rows:
-        await conn.execute(campaign_leads.insert(), rows)
+    lead_ids = list(lead_ids)
+    if not lead_ids:
+        return
+    stamp = _timestamp(conn, now)
+    flags = (str(status), ignore_block_list, ignore_unsubscribe_list)
+    if is_postgres(conn):
+        await conn.exec_driver_sql(
+            _ADD_TO_CAMPAIGN_POSTGRES, (account_id, campaign_id, lead_ids, *flags, stamp)
+        )
+    else:
+        await conn.exec_driver_sql(
+            _ADD_TO_CAMPAIGN_SQLITE,
+            (account_id, campaign_id, *flags, stamp, stamp, _json(lead_ids)),
+        )
+
+
+_RECORD_EVENTS_SQLITE = """
+INSERT INTO lead_events (account_id, lead_id, campaign_id, type, data, created_at)
+SELECT ?, value, ?, ?, ?, ? FROM json_each(?)
+"""
+_RECORD_EVENTS_POSTGRES = """
+INSERT INTO lead_events (account_id, lead_id, campaign_id, type, data, created_at)
+SELECT $1, unnest($2::bigint[]), $3, $4, $5::jsonb, $6
+"""
 
 
 async def record_events(
@@ -140,21 +349,55 @@ async def record_events(
     now: datetime,
     data: dict[str, Any] | None = None,
 ) -> None:
-    rows = [
-        {
-            "account_id": account_id,
-            "lead_id": lead_id,
-            "campaign_id": campaign_id,
-            "type": event_type,
-            "data": data,
-            "created_at": now,
-        }
-        for lead_id in lead_ids
-    ]
-    if rows:
-        await conn.execute(lead_events.insert(), rows)
+    lead_ids = list(lead_ids)
+    if not lead_ids:
+        return
+    stamp = _timestamp(conn, now)
+    # As the JSON column type stores it: no data is the JSON null, not SQL NULL.
+    payload = _json(data)
+    if is_postgres(conn):
+        await conn.exec_driver_sql(
+            _RECORD_EVENTS_POSTGRES,
+            (account_id, lead_ids, campaign_id, str(event_type), payload, stamp),
+        )
+    else:
+        await conn.exec_driver_sql(
+            _RECORD_EVENTS_SQLITE,
+            (account_id, campaign_id, str(event_type), payload, stamp, _json(lead_ids)),
+        )
 
 
 async def get_lead(conn: AsyncConnection, account_id: int, lead_id: int) -> Row | None:
     query = select(leads).where(leads.c.account_id == account_id, leads.c.id == lead_id)
     return (await conn.execute(query)).first()
+
+
+async def find_by_email(conn: AsyncConnection, account_id: int, email: str) -> Row | None:
+    query = select(leads).where(leads.c.account_id == account_id, leads.c.email == email)
+    return (await conn.execute(query)).first()
+
+
+async def update_profile(
+    conn: AsyncConnection,
+    account_id: int,
+    lead_id: int,
+    fields: dict[str, Any],
+    custom_fields: dict[str, Any],
+    now: datetime,
+) -> Row | None:
+    """Set the given profile fields and merge custom fields key by key; None if no such lead."""
+    values: dict[str, Any] = {**fields, "updated_at": now}
+    if custom_fields:
+        new = bindparam("custom_fields_patch", custom_fields, type_=leads.c.custom_fields.type)
+        values["custom_fields"] = (
+            leads.c.custom_fields.op("||")(new)
+            if is_postgres(conn)
+            else func.json_patch(leads.c.custom_fields, new)
+        )
+    statement = (
+        update(leads)
+        .where(leads.c.account_id == account_id, leads.c.id == lead_id)
+        .values(values)
+        .returning(leads)
+    )
+    return (await conn.execute(statement)).first()

@@ -2,25 +2,82 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StringConstraints,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
+from pydantic_core import PydanticCustomError
 
 from openlead.web.text import NO_CONTROL, line, text
 
 MAX_LEADS_PER_REQUEST = 400
 MAX_CUSTOM_FIELDS = 200
+MAX_CUSTOM_FIELD_TEXT = 5000
+# Numbers are kept to the range every JSON reader holds exactly (JavaScript's safe integers);
+# a larger one should travel as a string.
+MAX_NUMBER = 2**53 - 1
+
+
+def _one_custom_field_error(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """One plain error for a bad value, not one per member of the union.
+
+    An integer out of range is refused before the union sees it: the float member would
+    otherwise take it and silently round it. Integers and floats share one range, so that the
+    published schema, where 1e30 and 10**30 are the same number, says exactly what is accepted.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_NUMBER:
+        raise PydanticCustomError(
+            "custom_field_value",
+            "a number in a custom field must be between -{max} and {max}; send a larger one "
+            "as a string",
+            {"max": MAX_NUMBER},
+        )
+    try:
+        return handler(value)
+    except ValidationError:
+        raise PydanticCustomError(
+            "custom_field_value",
+            "a custom field value must be a string of at most {max} characters without control "
+            "characters, a number between -{max_number} and {max_number}, true, false or null",
+            {"max": MAX_CUSTOM_FIELD_TEXT, "max_number": MAX_NUMBER},
+        ) from None
+
 
 CustomFieldKey = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NO_CONTROL)]
-CustomFieldValue = (
-    text(5000)
-    | bool
-    | Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
-    | Annotated[float, Field(allow_inf_nan=False)]
-    | None
-)
+# The members are strict: a string too long or with a control character in it must not be
+# read as a number ("000…0" as 0) or a flag ("true") instead of being refused.
+CustomFieldValue = Annotated[
+    text(MAX_CUSTOM_FIELD_TEXT)
+    | StrictBool
+    | Annotated[int, Strict(), Field(ge=-MAX_NUMBER, le=MAX_NUMBER)]
+    | Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-MAX_NUMBER, le=MAX_NUMBER)]
+    | None,
+    WrapValidator(_one_custom_field_error),
+]
+
+
+def _keys_in_property_names(schema: dict[str, Any]) -> None:
+    """Pydantic publishes the key pattern as ``patternProperties``, which leaves any key that
+    does not match it allowed with any value; ``propertyNames`` says what is really checked."""
+    patterns = schema.pop("patternProperties", None)
+    if patterns:
+        ((pattern, value_schema),) = patterns.items()
+        schema.setdefault("propertyNames", {})["pattern"] = pattern
+        schema["additionalProperties"] = value_schema
+
+
 CustomFields = Annotated[
-    dict[CustomFieldKey, CustomFieldValue], Field(max_length=MAX_CUSTOM_FIELDS)
+    dict[CustomFieldKey, CustomFieldValue],
+    Field(max_length=MAX_CUSTOM_FIELDS, json_schema_extra=_keys_in_property_names),
 ]
 
 
@@ -49,7 +106,8 @@ class LeadIn(LeadProfile):
 
 
 class ImportSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: "true", "no" or 1 is not a flag; a client sending one has a bug to hear about.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     ignore_global_block_list: bool = False
     ignore_unsubscribe_list: bool = False
@@ -81,3 +139,29 @@ class ImportResult(BaseModel):
     invalid_emails: list[str | None]
     unsubscribed_leads: int
     block_count: int
+
+
+class LeadCampaign(BaseModel):
+    campaign_id: int
+    status: str
+
+
+class Lead(BaseModel):
+    """A lead's profile, the same in every campaign, with where it stands in each."""
+
+    id: int
+    email: str
+    first_name: str | None
+    last_name: str | None
+    company_name: str | None
+    location: str | None
+    phone_number: str | None
+    website: str | None
+    linkedin_profile: str | None
+    company_url: str | None
+    custom_fields: dict[str, Any]
+    is_unsubscribed: bool
+    is_blocked: bool
+    created_at: str
+    updated_at: str
+    campaigns: list[LeadCampaign]

@@ -5,12 +5,20 @@ from __future__ import annotations
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openlead.addresses import normalise_email
+from openlead.campaign_leads import repository as campaign_leads
 from openlead.clock import utcnow
 from openlead.leads import importer, repository
 from openlead.leads.lifecycle import EventType, LeadStatus
-from openlead.leads.schemas import ImportRequest, ImportResult, ImportSettings
+from openlead.leads.schemas import (
+    PROFILE_FIELDS,
+    ImportRequest,
+    ImportResult,
+    ImportSettings,
+    LeadProfile,
+)
 from openlead.suppression import service as suppression
-from openlead.web.errors import NotFound
+from openlead.web.errors import BadRequest, NotFound
 
 
 async def _known(
@@ -43,20 +51,16 @@ async def import_leads(
     known = await _known(conn, account_id, campaign_id, screened.emails, settings)
     plan = importer.plan(screened, known, settings, total=len(request.lead_list))
     if plan.adds:
-        now = utcnow()
-        lead_ids = await repository.upsert_leads(conn, account_id, plan.adds, now)
-        await repository.add_to_campaign(
+        await repository.add_leads(
             conn,
             account_id,
             campaign_id,
-            lead_ids,
+            plan.adds,
             LeadStatus.NOT_CONTACTED,
             settings.ignore_global_block_list,
             settings.ignore_unsubscribe_list,
-            now,
-        )
-        await repository.record_events(
-            conn, account_id, campaign_id, lead_ids, EventType.LEAD_ADDED, now
+            EventType.LEAD_ADDED,
+            utcnow(),
         )
     return plan.result()
 
@@ -66,3 +70,35 @@ async def get(conn: AsyncConnection, account_id: int, lead_id: int) -> Row:
     if row is None:
         raise NotFound("Lead")
     return row
+
+
+async def find_by_email(conn: AsyncConnection, account_id: int, raw_email: str) -> Row:
+    email = normalise_email(raw_email)
+    if email is None:
+        raise BadRequest("invalid_email", f"{raw_email[:320]!r} is not a valid email address.")
+    row = await repository.find_by_email(conn, account_id, email)
+    if row is None:
+        raise NotFound("Lead")
+    return row
+
+
+async def update_profile(
+    conn: AsyncConnection, account_id: int, lead_id: int, patch: LeadProfile
+) -> Row:
+    """Given fields win, absent (or null) ones are kept; custom fields merge key by key."""
+    fields = {
+        f: getattr(patch, f) for f in PROFILE_FIELDS if getattr(patch, f) is not None
+    }
+    custom = {k: v for k, v in (patch.custom_fields or {}).items() if v is not None}
+    row = await repository.update_profile(conn, account_id, lead_id, fields, custom, utcnow())
+    if row is None:
+        raise NotFound("Lead")
+    return row
+
+
+async def standing(
+    conn: AsyncConnection, account_id: int, lead: Row
+) -> tuple[list[Row], suppression.Suppressed]:
+    """Where a lead stands: its campaigns with their statuses, and the lists it is on."""
+    memberships = await campaign_leads.memberships(conn, account_id, lead.id)
+    return memberships, await suppression.suppressed(conn, account_id, [lead.email])

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from openlead.clock import iso
-from openlead.leads import service as leads
 from openlead.suppression import service
 from openlead.suppression.schemas import (
     BlockEntry,
@@ -16,7 +15,6 @@ from openlead.suppression.schemas import (
     BlockListPage,
     Deleted,
     DomainBlockListAdd,
-    Unsubscribed,
     UnsubscribeEntry,
     UnsubscribePage,
 )
@@ -75,7 +73,7 @@ async def list_block_list(
     )
 
 
-@router.delete("/leads/block-list/{entry_id}", response_model=Deleted)
+@router.delete("/leads/block-list/{entry_id:int}", response_model=Deleted)
 async def delete_block_list_entry(
     entry_id: ObjectId, account_id: AccountId, conn: WriteConn
 ) -> Deleted:
@@ -101,16 +99,7 @@ async def list_unsubscribes(
     )
 
 
-@router.delete("/leads/unsubscribes/{entry_id}", response_model=Deleted)
+@router.delete("/leads/unsubscribes/{entry_id:int}", response_model=Deleted)
 async def delete_unsubscribe(entry_id: ObjectId, account_id: AccountId, conn: WriteConn) -> Deleted:
     await service.resubscribe(conn, account_id, entry_id)
     return Deleted()
-
-
-@router.post("/leads/{lead_id}/unsubscribe", response_model=Unsubscribed)
-async def unsubscribe_lead(
-    lead_id: ObjectId, account_id: AccountId, conn: WriteConn
-) -> Unsubscribed:
-    lead = await leads.get(conn, account_id, lead_id)
-    added = await service.unsubscribe(conn, account_id, lead.email, source="api")
-    return Unsubscribed(lead_id=lead.id, email=lead.email, already_unsubscribed=not added)

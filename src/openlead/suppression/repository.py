@@ -5,16 +5,49 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Column, Table, and_, delete, or_, select
+import orjson
+from sqlalchemy import Column, Table, delete, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openlead.db.dialect import insert_for
+from openlead.db.dialect import insert_for, is_postgres
 from openlead.db.tables import block_list, unsubscribes
 from openlead.web.pagination import Page
 
 EMAIL = "email"
 DOMAIN = "domain"
+
+
+# The two lookups every import makes, as plain SQL with a fixed text: the addresses travel as
+# one parameter (a JSON array on SQLite, an array on PostgreSQL), so the statement is prepared
+# once and no per-address work happens in SQLAlchemy. Each kind is its own lookup in
+# (account_id, kind, value); given one OR of the two, SQLite read the account's whole block
+# list instead.
+_BLOCK_HITS_SQLITE = f"""
+SELECT kind, value FROM block_list
+WHERE account_id = ? AND kind = '{EMAIL}' AND value IN (SELECT value FROM json_each(?))
+UNION ALL
+SELECT kind, value FROM block_list
+WHERE account_id = ? AND kind = '{DOMAIN}' AND value IN (SELECT value FROM json_each(?))
+"""
+_BLOCK_HITS_POSTGRES = f"""
+SELECT kind, value FROM block_list
+WHERE account_id = $1 AND kind = '{EMAIL}' AND value = ANY($2::text[])
+UNION ALL
+SELECT kind, value FROM block_list
+WHERE account_id = $1 AND kind = '{DOMAIN}' AND value = ANY($3::text[])
+"""
+_UNSUBSCRIBED_SQLITE = """
+SELECT email FROM unsubscribes
+WHERE account_id = ? AND email IN (SELECT value FROM json_each(?))
+"""
+_UNSUBSCRIBED_POSTGRES = """
+SELECT email FROM unsubscribes WHERE account_id = $1 AND email = ANY($2::text[])
+"""
+
+
+def _json_array(values: list[str]) -> str:
+    return orjson.dumps(values).decode()
 
 
 async def block_hits(
@@ -24,14 +57,14 @@ async def block_hits(
     emails, domains = list(emails), list(domains)
     if not emails and not domains:
         return []
-    query = select(block_list.c.kind, block_list.c.value).where(
-        block_list.c.account_id == account_id,
-        or_(
-            and_(block_list.c.kind == EMAIL, block_list.c.value.in_(emails)),
-            and_(block_list.c.kind == DOMAIN, block_list.c.value.in_(domains)),
-        ),
-    )
-    return list((await conn.execute(query)).all())
+    if is_postgres(conn):
+        result = await conn.exec_driver_sql(_BLOCK_HITS_POSTGRES, (account_id, emails, domains))
+    else:
+        result = await conn.exec_driver_sql(
+            _BLOCK_HITS_SQLITE,
+            (account_id, _json_array(emails), account_id, _json_array(domains)),
+        )
+    return list(result.all())
 
 
 async def unsubscribed_among(
@@ -40,10 +73,11 @@ async def unsubscribed_among(
     emails = list(emails)
     if not emails:
         return set()
-    query = select(unsubscribes.c.email).where(
-        unsubscribes.c.account_id == account_id, unsubscribes.c.email.in_(emails)
-    )
-    return set((await conn.execute(query)).scalars())
+    if is_postgres(conn):
+        result = await conn.exec_driver_sql(_UNSUBSCRIBED_POSTGRES, (account_id, emails))
+    else:
+        result = await conn.exec_driver_sql(_UNSUBSCRIBED_SQLITE, (account_id, _json_array(emails)))
+    return set(result.scalars())
 
 
 async def insert_blocks(
@@ -52,10 +86,10 @@ async def insert_blocks(
     entries: list[tuple[str, str]],
     source: str,
     now: datetime,
-) -> int:
-    """Insert (kind, value) entries not already listed; return how many were new."""
+) -> list[tuple[str, str]]:
+    """Insert (kind, value) entries not already listed; return the new ones."""
     if not entries:
-        return 0
+        return []
     rows = [
         {"account_id": account_id, "kind": k, "value": v, "source": source, "created_at": now}
         for k, v in entries
@@ -63,9 +97,9 @@ async def insert_blocks(
     statement = (
         insert_for(conn, block_list)
         .on_conflict_do_nothing(index_elements=["account_id", "kind", "value"])
-        .returning(block_list.c.id)
+        .returning(block_list.c.kind, block_list.c.value)
     )
-    return len((await conn.execute(statement, rows)).all())
+    return [(r.kind, r.value) for r in (await conn.execute(statement, rows)).all()]
 
 
 async def _list_page(

@@ -20,7 +20,7 @@ class BlockListAdd(BaseModel):
 class DomainBlockListAdd(BaseModel):
     """SmartLead's shape: addresses and domains mixed in one list."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     domain_block_list: list[Entry] = Field(max_length=MAX_ENTRIES_PER_REQUEST)
     client_id: int | None = None
@@ -60,13 +60,6 @@ class UnsubscribePage(BaseModel):
     offset: int
     limit: int
     next_cursor: str | None
-
-
-class Unsubscribed(BaseModel):
-    ok: bool = True
-    lead_id: int
-    email: str
-    already_unsubscribed: bool
 
 
 class Deleted(BaseModel):

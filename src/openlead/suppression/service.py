@@ -9,6 +9,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openlead.addresses import domain_of, normalise_domain, normalise_email
+from openlead.campaign_leads import repository as campaign_leads
 from openlead.clock import utcnow
 from openlead.suppression import repository
 from openlead.suppression.repository import DOMAIN, EMAIL
@@ -68,9 +69,20 @@ async def block(
     domains: Iterable[str],
     source: str = "api",
 ) -> BlockOutcome:
+    """Add entries to the block list; every lead they newly hit gets a BLOCKED event in each
+    of its campaigns (its ``is_blocked`` is read from the list, so it shows at once)."""
     entries, invalid = _classify(emails, domains)
-    added = await repository.insert_blocks(conn, account_id, entries, source, utcnow())
-    return BlockOutcome(added, len(entries) - added, invalid)
+    now = utcnow()
+    added = await repository.insert_blocks(conn, account_id, entries, source, now)
+    await campaign_leads.record_blocked(
+        conn,
+        account_id,
+        [value for kind, value in added if kind == EMAIL],
+        [value for kind, value in added if kind == DOMAIN],
+        source,
+        now,
+    )
+    return BlockOutcome(len(added), len(entries) - len(added), invalid)
 
 
 def split_mixed(values: Iterable[str]) -> tuple[list[str], list[str]]:

@@ -8,9 +8,34 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+from openlead.web.text import FREE_TEXT, NAME, NO_CONTROL
 
 log = logging.getLogger("openlead.errors")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+# Documented on every route; a declared 4XX also stops FastAPI from advertising a 422 that
+# this API never sends.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {
+        "model": ErrorBody,
+        "description": "A client error: 400 bad request, 401 no or wrong API key, 404 not "
+        "found, 409 conflict, 413 body too large, 415 body not JSON, 429 rate limited.",
+    }
+}
 
 
 class ApiError(Exception):
@@ -49,9 +74,37 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+MAX_LOCATION_PART = 60
+
+
+def _part(part: Any) -> str:
+    """One step of a location, safe to print: a dict key is client input, so it is cut short
+    and its control characters are escaped rather than echoed."""
+    text = str(part)
+    if len(text) > MAX_LOCATION_PART:
+        text = text[:MAX_LOCATION_PART] + "..."
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+
+
 def _location(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p != "body"]
+    parts = [_part(p) for p in loc if p != "body"]
     return ".".join(parts) or "body"
+
+
+_PATTERN_MESSAGES = {
+    NO_CONTROL: "must be one line without control characters (no line breaks, tabs or NUL)",
+    FREE_TEXT: "must not contain control characters other than line breaks and tabs",
+    NAME: "must be one line with a visible character and without control characters",
+}
+
+
+def _msg(error: dict[str, Any]) -> str:
+    """Pydantic's message, except where it would show a regular expression to a human."""
+    if error.get("type") == "string_pattern_mismatch":
+        pattern = (error.get("ctx") or {}).get("pattern")
+        if pattern in _PATTERN_MESSAGES:
+            return _PATTERN_MESSAGES[pattern]
+    return str(error.get("msg", "invalid value"))
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -63,21 +116,45 @@ def _describe(error: dict[str, Any]) -> str:
         return f"Missing required field '{where}'."
     if kind in ("json_invalid", "json_type"):
         return "The request body is not valid JSON."
-    return f"'{where}': {error.get('msg', 'invalid value')}."
+    return f"'{where}': {_msg(error)}."
 
 
 def _safe_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # Echoing the rejected input back could return megabytes; the location says enough.
     return [
-        {"loc": _location(tuple(e.get("loc", ()))), "type": e.get("type"), "msg": e.get("msg")}
+        {"loc": _location(tuple(e.get("loc", ()))), "type": e.get("type"), "msg": _msg(e)}
         for e in errors[:50]
     ]
+
+
+def _body_problem(exc: RequestValidationError, errors: list[dict[str, Any]]) -> JSONResponse | None:
+    """The body as a whole is wrong: not sent as JSON, absent, or not a JSON object.
+
+    A problem in the path or the query is told first: it says the request went to the wrong
+    place, which makes its body beside the point."""
+    if any(tuple(e.get("loc", ()))[:1] != ("body",) for e in errors):
+        return None
+    if isinstance(exc.body, bytes | bytearray):
+        # FastAPI parses JSON only when the content type says so; these bytes were not parsed.
+        return error_response(
+            415,
+            "unsupported_media_type",
+            "The request body must be JSON, sent with Content-Type: application/json.",
+        )
+    if not any(tuple(error.get("loc", ())) == ("body",) for error in errors):
+        return None
+    if exc.body is None:  # no body at all, or JSON null
+        return error_response(400, "missing_body", "The request needs a JSON object as its body.")
+    return error_response(400, "invalid_request", "The request body must be a JSON object.")
 
 
 async def _validation_handler(_request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = list(exc.errors())
     if any(e.get("type") in ("json_invalid", "json_type") for e in errors):
         return error_response(400, "malformed_json", "The request body is not valid JSON.")
+    body_problem = _body_problem(exc, errors)
+    if body_problem is not None:
+        return body_problem
     message = _describe(errors[0]) if errors else "Invalid request."
     if len(errors) > 1:
         message = f"{message[:-1]} (and {len(errors) - 1} more problems)."
@@ -89,15 +166,36 @@ async def _api_error_handler(_request: Request, exc: ApiError) -> JSONResponse:
 
 
 _HTTP_CODES = {
+    # FastAPI's only 400 of its own: a JSON body it could not decode (bad UTF-8, too deep).
+    400: ("malformed_json", "The request body is not valid JSON."),
     404: ("not_found", "No such endpoint."),
     405: ("method_not_allowed", "Method not allowed on this endpoint."),
     413: ("body_too_large", "The request body is larger than the server accepts."),
 }
 
 
-async def _http_error_handler(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path answers to. Starlette's 405 names only the first route that
+    matched the path, so ``POST /campaigns`` would hide ``GET /campaigns``."""
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    )
+
+
+async def _http_error_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code, message = _HTTP_CODES.get(exc.status_code, ("http_error", str(exc.detail)))
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    return error_response(exc.status_code, code, message, headers=headers)
 
 
 async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -4,10 +4,14 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
-# One line of text: no control characters at all (a CR/LF in a name ends up in a header).
-NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+# One line of text: no control characters at all (a CR/LF in a name ends up in a header), C1
+# controls (U+0085 NEL) and U+2028/U+2029 included, since some parsers split lines on them.
+_CONTROL = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+NO_CONTROL = rf"^[^{_CONTROL}]*$"
+# A name: one line, and at least one character that is not white space.
+NAME = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
 # Free text may break lines and tab, but carries no other control characters.
-FREE_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+FREE_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 
 
 def line(max_length: int) -> type[str]:

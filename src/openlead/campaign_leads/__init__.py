@@ -1,0 +1,1 @@
+"""Leads in a campaign: listing by status, status changes, activity, statistics, export."""

@@ -1,0 +1,189 @@
+"""Rules for the leads of a campaign: statuses, unsubscribes, activity and statistics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openlead.campaign_leads import export, repository
+from openlead.campaigns import service as campaigns
+from openlead.clock import utcnow
+from openlead.db.engine import Database
+from openlead.leads import service as leads
+from openlead.leads.lifecycle import EventType, LeadStatus
+from openlead.suppression import service as suppression
+from openlead.web.errors import BadRequest, NotFound
+from openlead.web.pagination import Page
+
+VALID_STATUSES = [s.value for s in LeadStatus]
+# A lead in one of these has finished with the campaign: an account-wide unsubscribe leaves
+# its status as it is (the list entry alone keeps it from being contacted again).
+FINISHED = frozenset(
+    {LeadStatus.COMPLETED, LeadStatus.BOUNCED, LeadStatus.UNSUBSCRIBED, LeadStatus.DO_NOT_CONTACT}
+)
+
+
+def parse_status(raw: str) -> LeadStatus:
+    try:
+        return LeadStatus(raw)
+    except ValueError:
+        raise BadRequest(
+            "invalid_status",
+            f"Unknown lead status {raw[:40]!r}; valid statuses are {', '.join(VALID_STATUSES)}.",
+            {"valid": VALID_STATUSES},
+        ) from None
+
+
+async def list_page(
+    conn: AsyncConnection, account_id: int, campaign_id: int, status: str | None, page: Page
+) -> tuple[list[Row], int]:
+    wanted = parse_status(status) if status is not None else None
+    await campaigns.get(conn, account_id, campaign_id)
+    rows = await repository.page(
+        conn, account_id, campaign_id, wanted, page.offset, page.limit, page.after
+    )
+    total = await repository.count(conn, account_id, campaign_id, wanted)
+    return rows, total
+
+
+async def membership(conn: AsyncConnection, account_id: int, campaign_id: int, lead_id: int) -> Row:
+    row = await repository.one(conn, account_id, campaign_id, lead_id)
+    if row is None:
+        raise NotFound("Lead in this campaign")
+    return row
+
+
+async def _record_change(
+    conn: AsyncConnection,
+    account_id: int,
+    campaign_id: int,
+    lead_id: int,
+    previous: str,
+    status: LeadStatus,
+    source: str,
+) -> None:
+    now = utcnow()
+    await repository.set_status(conn, account_id, [campaign_id], lead_id, status, now)
+    change = {"from": previous, "to": status.value, "source": source}
+    events = [(lead_id, campaign_id, EventType.STATUS_CHANGED.value, change)]
+    if status is LeadStatus.UNSUBSCRIBED:
+        events.append((lead_id, campaign_id, EventType.UNSUBSCRIBED.value, {"source": source}))
+    await repository.record_events(conn, account_id, events, now)
+
+
+async def change_status(
+    conn: AsyncConnection,
+    account_id: int,
+    campaign_id: int,
+    lead_id: int,
+    raw_status: str,
+    source: str = "api",
+) -> tuple[str, LeadStatus]:
+    """Set a lead's status in a campaign; return (previous, new).
+
+    UNSUBSCRIBED also puts the address on the unsubscribe list and DO_NOT_CONTACT on the block
+    list; a later change of status lifts neither.
+    """
+    status = parse_status(raw_status)
+    row = await membership(conn, account_id, campaign_id, lead_id)
+    if row.status != status:
+        await _record_change(conn, account_id, campaign_id, lead_id, row.status, status, source)
+    if status is LeadStatus.UNSUBSCRIBED:
+        await unsubscribe_everywhere(conn, account_id, lead_id, source)
+    elif status is LeadStatus.DO_NOT_CONTACT:
+        await suppression.block(conn, account_id, [row.email], [], source="do_not_contact")
+    return row.status, status
+
+
+async def unsubscribe_from_campaign(
+    conn: AsyncConnection, account_id: int, campaign_id: int, lead_id: int, source: str = "api"
+) -> tuple[str, LeadStatus]:
+    """This campaign only: the address stays off the account's unsubscribe list."""
+    row = await membership(conn, account_id, campaign_id, lead_id)
+    if row.status != LeadStatus.UNSUBSCRIBED:
+        await _record_change(
+            conn, account_id, campaign_id, lead_id, row.status, LeadStatus.UNSUBSCRIBED, source
+        )
+    return row.status, LeadStatus.UNSUBSCRIBED
+
+
+async def unsubscribe_everywhere(
+    conn: AsyncConnection, account_id: int, lead_id: int, source: str = "api"
+) -> tuple[Row, bool]:
+    """Put the lead's address on the unsubscribe list and set UNSUBSCRIBED in every campaign
+    where it has not finished. Returns the lead, and False when it was already on the list."""
+    lead = await leads.get(conn, account_id, lead_id)
+    added = await suppression.unsubscribe(conn, account_id, lead.email, source)
+    now = utcnow()
+    current = await repository.memberships(conn, account_id, lead_id)
+    unfinished = [m for m in current if m.status not in FINISHED]
+    if unfinished:
+        await repository.set_status(
+            conn,
+            account_id,
+            [m.campaign_id for m in unfinished],
+            lead_id,
+            LeadStatus.UNSUBSCRIBED,
+            now,
+        )
+    events: list[tuple[int, int | None, str, dict | None]] = [
+        (
+            lead_id,
+            m.campaign_id,
+            EventType.STATUS_CHANGED.value,
+            {"from": m.status, "to": LeadStatus.UNSUBSCRIBED.value, "source": source},
+        )
+        for m in unfinished
+    ]
+    if added:
+        # One UNSUBSCRIBED event in each campaign's timeline (or one account-wide event for a
+        # lead in no campaign), so every campaign's activity and statistics show it.
+        scopes: list[int | None] = [m.campaign_id for m in current] or [None]
+        events += [
+            (lead_id, scope, EventType.UNSUBSCRIBED.value, {"scope": "account", "source": source})
+            for scope in scopes
+        ]
+    await repository.record_events(conn, account_id, events, now)
+    return lead, added
+
+
+async def remove(conn: AsyncConnection, account_id: int, campaign_id: int, lead_id: int) -> None:
+    if not await repository.remove(conn, account_id, campaign_id, lead_id):
+        raise NotFound("Lead in this campaign")
+
+
+async def activity(
+    conn: AsyncConnection, account_id: int, campaign_id: int, lead_id: int
+) -> list[Row]:
+    await membership(conn, account_id, campaign_id, lead_id)
+    return await repository.events(conn, account_id, campaign_id, lead_id)
+
+
+async def statistics(
+    conn: AsyncConnection, account_id: int, campaign_id: int
+) -> tuple[dict[str, int], dict[str, int]]:
+    await campaigns.get(conn, account_id, campaign_id)
+    by_status = {s: 0 for s in VALID_STATUSES}
+    by_status.update(dict(await repository.status_counts(conn, account_id, campaign_id)))
+    by_event = {e.value: 0 for e in EventType}
+    by_event.update(dict(await repository.event_counts(conn, account_id, campaign_id)))
+    return by_status, by_event
+
+
+EXPORT_BATCH = 2000
+
+
+async def export_csv(database: Database, account_id: int, campaign_id: int) -> AsyncIterator[bytes]:
+    """The campaign as CSV, a batch at a time, in one read transaction (one snapshot)."""
+    async with database.read() as conn:
+        keys = await repository.custom_field_keys(conn, account_id, campaign_id)
+        yield export.csv_chunk([], keys, with_header=True)
+        after = 0
+        while True:
+            rows = await repository.export_batch(conn, account_id, campaign_id, after, EXPORT_BATCH)
+            if not rows:
+                return
+            yield export.csv_chunk(rows, keys)
+            after = rows[-1].id
