@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from openlead.leads.lifecycle import LeadStatus
 from openlead.web.text import line
 
 
@@ -39,7 +40,9 @@ class CampaignLeadPage(BaseModel):
 class StatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    status: line(32)
+    # A plain string to the validator, so that an unknown status gets the contract's
+    # invalid_status error listing the valid ones; the schema still publishes the choices.
+    status: Annotated[line(32), Field(json_schema_extra={"enum": [s.value for s in LeadStatus]})]
 
 
 class StatusChanged(BaseModel):
