@@ -17,6 +17,16 @@ BODIES: dict[tuple[str, str], dict] = {
     ("POST", "/api/v1/campaigns/{campaign_id}/leads"): {"lead_list": [{"email": "t@x.com"}]},
     ("PATCH", "/api/v1/campaigns/{campaign_id}/leads/{lead_id}/status"): {"status": "INTERESTED"},
     ("PATCH", "/api/v1/leads/{lead_id}"): {"first_name": "Mallory"},
+    ("POST", "/api/v1/campaigns/{campaign_id}/sequences"): {
+        "sequences": [
+            {
+                "seq_number": 1,
+                "seq_delay_details": {"delay_in_days": 0},
+                "subject": "Hi {{first_name}}",
+                "email_body": "Mallory was here",
+            }
+        ]
+    },
 }
 # Routes that take no body at all.
 WITHOUT_BODY = {

@@ -14,6 +14,7 @@ from openlead.campaigns.endpoints import router as campaigns_router
 from openlead.config import Settings, get_settings
 from openlead.db.engine import create_database
 from openlead.leads.endpoints import router as leads_router
+from openlead.sequences.endpoints import router as sequences_router
 from openlead.suppression.endpoints import router as suppression_router
 from openlead.web.errors import ERROR_RESPONSES, error_response, install_error_handlers
 from openlead.web.middleware import AccessLogMiddleware, BodyLimitMiddleware
@@ -55,7 +56,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(IntegrityError, _conflict)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLogMiddleware)  # added last, so outermost: it logs every answer
-    for router in (campaigns_router, leads_router, campaign_leads_router, suppression_router):
+    for router in (
+        campaigns_router,
+        leads_router,
+        campaign_leads_router,
+        suppression_router,
+        sequences_router,
+    ):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
 
     @app.get("/healthz", include_in_schema=False)

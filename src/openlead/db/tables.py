@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -167,6 +168,33 @@ unsubscribes = Table(
     UniqueConstraint("account_id", "id"),
 )
 
+sequence_steps = Table(
+    "sequence_steps",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, nullable=False),
+    Column("campaign_id", Id, nullable=False),
+    Column("seq_number", Integer, nullable=False),
+    # "A" for the step's own subject and body, the label of a seq_variant otherwise.
+    Column("variant_label", String(20), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("email_body", Text, nullable=False),
+    Column("delay_in_days", Integer, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    UniqueConstraint(
+        "account_id",
+        "campaign_id",
+        "seq_number",
+        "variant_label",
+        name="uq_sequence_steps_account_campaign_step_variant",
+    ),
+    ForeignKeyConstraint(
+        ["account_id", "campaign_id"],
+        ["campaigns.account_id", "campaigns.id"],
+        ondelete="CASCADE",
+    ),
+)
+
 __all__ = [
     "accounts",
     "api_keys",
@@ -176,5 +204,6 @@ __all__ = [
     "lead_events",
     "leads",
     "metadata",
+    "sequence_steps",
     "unsubscribes",
 ]

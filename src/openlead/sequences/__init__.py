@@ -1,0 +1,1 @@
+"""Sequences: steps, templates (render, lint, spintax), preview and the missing-variable check."""

@@ -1,0 +1,342 @@
+"""Sequence rules: saving steps, previewing them for a lead, checking a campaign's leads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openlead.clock import utcnow
+from openlead.leads.schemas import PROFILE_FIELDS
+from openlead.sequences import repository
+from openlead.sequences.schemas import MAIN_VARIANT, SequencesIn
+from openlead.sequences.templates import (
+    CompiledTemplate,
+    Rendered,
+    RenderError,
+    TemplateSyntaxError,
+    compile_template,
+    lead_values,
+    render,
+    render_subject,
+    variant_for,
+)
+from openlead.web.errors import BadRequest, NotFound
+
+# The templates of one request, all steps and variants together: compiling is linear in their
+# length, and this keeps one save well under a second.
+MAX_TEMPLATE_CHARS_PER_CAMPAIGN = 1_000_000
+MAX_VARIABLES_PER_CAMPAIGN = 250
+MAX_SAMPLES = 10
+THREAD_PREFIX = "Re: "
+MAX_REPORTED_ERRORS = 50
+
+
+@dataclass(frozen=True)
+class Variant:
+    label: str
+    subject: str
+    email_body: str
+
+
+@dataclass
+class Step:
+    seq_number: int
+    delay_in_days: int
+    variants: list[Variant] = field(default_factory=list)
+
+    @property
+    def labels(self) -> list[str]:
+        return [v.label for v in self.variants]
+
+
+def group(rows: Iterable[Row]) -> list[Step]:
+    """Stored rows (ordered by step, main variant first) as steps."""
+    steps: list[Step] = []
+    for row in rows:
+        if not steps or steps[-1].seq_number != row.seq_number:
+            steps.append(Step(row.seq_number, row.delay_in_days))
+        steps[-1].variants.append(Variant(row.variant_label, row.subject, row.email_body))
+    return steps
+
+
+# --- saving ---------------------------------------------------------------------------------
+
+
+def _where(seq_number: int, label: str) -> str:
+    return f"Step {seq_number}" + (f", variant {label}" if label != MAIN_VARIANT else "")
+
+
+def _problem(seq_number: int, label: str, name: str, err: TemplateSyntaxError) -> dict[str, Any]:
+    return {
+        "seq_number": seq_number,
+        "variant_label": None if label == MAIN_VARIANT else label,
+        "field": name,
+        "message": err.message,
+        "line": err.line,
+        "column": err.column,
+    }
+
+
+def _steps_of(body: SequencesIn) -> list[Step]:
+    numbers = [s.seq_number for s in body.sequences]
+    if sorted(numbers) != list(range(1, len(numbers) + 1)):
+        raise BadRequest(
+            "invalid_sequence",
+            f"Steps must be numbered 1 to {len(numbers)}, each once; got "
+            f"{', '.join(map(str, numbers))}.",
+            {"seq_numbers": numbers},
+        )
+    steps = []
+    for given in sorted(body.sequences, key=lambda s: s.seq_number):
+        step = Step(given.seq_number, given.seq_delay_details.delay_in_days)
+        step.variants.append(Variant(MAIN_VARIANT, given.subject, given.email_body))
+        for variant in given.seq_variants:
+            if variant.variant_label in step.labels:
+                raise BadRequest(
+                    "invalid_variant",
+                    f"Step {step.seq_number}: variant label {variant.variant_label!r} is used "
+                    f"twice ({MAIN_VARIANT!r} is the step's own subject and body).",
+                )
+            step.variants.append(
+                Variant(variant.variant_label, variant.subject, variant.email_body)
+            )
+        steps.append(step)
+    return steps
+
+
+def _check_rules(steps: Sequence[Step]) -> None:
+    if steps and steps[0].delay_in_days != 0:
+        raise BadRequest("invalid_delay", "Step 1 is sent first: its delay_in_days must be 0.")
+    size = 0
+    for step in steps:
+        for variant in step.variants:
+            where = _where(step.seq_number, variant.label)
+            if step.seq_number == 1 and not variant.subject.strip():
+                raise BadRequest(
+                    "missing_subject",
+                    f"{where}: the first email needs a subject (an empty subject is for "
+                    "follow-ups: a reply in the same thread).",
+                )
+            if not variant.email_body.strip():
+                raise BadRequest("empty_body", f"{where}: email_body is empty.")
+            size += len(variant.subject) + len(variant.email_body)
+    if size > MAX_TEMPLATE_CHARS_PER_CAMPAIGN:
+        raise BadRequest(
+            "templates_too_large",
+            f"The templates add up to {size} characters; at most "
+            f"{MAX_TEMPLATE_CHARS_PER_CAMPAIGN} are accepted per campaign.",
+        )
+
+
+def _compile_all(steps: Sequence[Step]) -> None:
+    problems: list[dict[str, Any]] = []
+    variables: set[str] = set()
+    for step in steps:
+        for variant in step.variants:
+            for name in ("subject", "email_body"):
+                source = getattr(variant, name)
+                try:
+                    variables |= compile_template(source).variables
+                except TemplateSyntaxError as err:
+                    problems.append(_problem(step.seq_number, variant.label, name, err))
+    if problems:
+        first = problems[0]
+        label = first["variant_label"] or MAIN_VARIANT
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise BadRequest(
+            "template_syntax_error",
+            f"{_where(first['seq_number'], label)}, {first['field']}: line {first['line']}, "
+            f"column {first['column']}: {first['message'].rstrip('.')}{more}.",
+            problems[:MAX_REPORTED_ERRORS],
+        )
+    if len(variables) > MAX_VARIABLES_PER_CAMPAIGN:
+        raise BadRequest(
+            "too_many_variables",
+            f"The templates use {len(variables)} different variables; at most "
+            f"{MAX_VARIABLES_PER_CAMPAIGN} are accepted per campaign.",
+        )
+
+
+async def save(
+    conn: AsyncConnection, account_id: int, campaign_id: int, body: SequencesIn
+) -> list[Step]:
+    """Replace the campaign's steps. Every template is checked before anything is stored."""
+    if not await repository.lock_campaign(conn, account_id, campaign_id):
+        raise NotFound("Campaign")
+    steps = _steps_of(body)
+    _check_rules(steps)
+    _compile_all(steps)
+    rows = [
+        {
+            "seq_number": step.seq_number,
+            "variant_label": variant.label,
+            "subject": variant.subject,
+            "email_body": variant.email_body,
+            "delay_in_days": step.delay_in_days,
+        }
+        for step in steps
+        for variant in step.variants
+    ]
+    await repository.replace_steps(conn, account_id, campaign_id, rows, utcnow())
+    return steps
+
+
+async def get(conn: AsyncConnection, account_id: int, campaign_id: int) -> list[Step]:
+    if not await repository.campaign_exists(conn, account_id, campaign_id):
+        raise NotFound("Campaign")
+    return group(await repository.steps(conn, account_id, campaign_id))
+
+
+# --- preview --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderedVariant:
+    label: str
+    subject: str | None
+    email_body: str | None
+    missing: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RenderedStep:
+    seq_number: int
+    delay_in_days: int
+    sent_variant: str
+    variants: list[RenderedVariant]
+
+
+def _render_one(
+    source: str, subject: bool, values: dict[str, object], lead_id: int, seq: int, label: str
+) -> Rendered:
+    try:
+        compiled: CompiledTemplate = compile_template(source)
+    except TemplateSyntaxError as err:
+        raise RenderError(f"the template has an error at {err}") from None
+    renderer = render_subject if subject else render
+    return renderer(compiled, values, lead_id, seq, label)
+
+
+def render_steps(steps: Sequence[Step], lead: Row) -> list[RenderedStep]:
+    """Every step and variant for one lead, as the sender would write them. Pure."""
+    standard = {"email": lead.email, **{f: getattr(lead, f) for f in PROFILE_FIELDS}}
+    values = lead_values(standard, lead.custom_fields)
+    thread: Rendered | RenderError | None = None
+    if steps and steps[0].seq_number == 1:
+        first = steps[0]
+        label = variant_for(lead.id, 1, first.labels)
+        variant = next(v for v in first.variants if v.label == label)
+        try:
+            thread = _render_one(variant.subject, True, values, lead.id, 1, label)
+        except RenderError as err:
+            thread = err
+    answer = []
+    for step in steps:
+        rendered = []
+        for variant in step.variants:
+            seq, label = step.seq_number, variant.label
+            try:
+                if variant.subject.strip() or seq == 1:
+                    subject = _render_one(variant.subject, True, values, lead.id, seq, label)
+                elif isinstance(thread, RenderError):
+                    raise thread
+                elif thread is None or thread.text is None:
+                    subject = Rendered(None, thread.missing if thread else ())
+                else:
+                    subject = Rendered(THREAD_PREFIX + thread.text)
+                body = _render_one(variant.email_body, False, values, lead.id, seq, label)
+            except RenderError as err:
+                rendered.append(RenderedVariant(label, None, None, (), str(err)))
+                continue
+            missing = tuple(sorted(set(subject.missing) | set(body.missing)))
+            if missing:
+                rendered.append(RenderedVariant(label, None, None, missing))
+            else:
+                rendered.append(RenderedVariant(label, subject.text, body.text))
+        sent = variant_for(lead.id, step.seq_number, step.labels)
+        answer.append(RenderedStep(step.seq_number, step.delay_in_days, sent, rendered))
+    return answer
+
+
+async def preview(
+    conn: AsyncConnection, account_id: int, campaign_id: int, lead_id: int
+) -> list[RenderedStep]:
+    if not await repository.campaign_exists(conn, account_id, campaign_id):
+        raise NotFound("Campaign")
+    lead = await repository.campaign_lead(conn, account_id, campaign_id, lead_id)
+    if lead is None:
+        raise NotFound("Lead in this campaign")
+    steps = group(await repository.steps(conn, account_id, campaign_id))
+    return render_steps(steps, lead)
+
+
+# --- the check ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VariableReport:
+    name: str
+    required: bool
+    leads_missing: int
+    sample_lead_ids: list[int]
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    total_leads: int
+    errors: list[dict[str, Any]]
+    variables: list[VariableReport]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not any(v.leads_missing for v in self.variables)
+
+
+async def check(conn: AsyncConnection, account_id: int, campaign_id: int) -> CheckReport:
+    """Template errors, the variables used, and per variable the leads without a value.
+
+    A variable is counted when some template writes it out without a ``default`` filter and
+    not only inside ``{% if it %}``; a variable used only in a spintax option or under another
+    condition is counted for every lead (the preview and the sender decide exactly)."""
+    if not await repository.campaign_exists(conn, account_id, campaign_id):
+        raise NotFound("Campaign")
+    steps = group(await repository.steps(conn, account_id, campaign_id))
+    errors: list[dict[str, Any]] = []
+    used: set[str] = set()
+    required: set[str] = set()
+    for step in steps:
+        for variant in step.variants:
+            for name in ("subject", "email_body"):
+                try:
+                    compiled = compile_template(getattr(variant, name))
+                except TemplateSyntaxError as err:
+                    errors.append(_problem(step.seq_number, variant.label, name, err))
+                    continue
+                used |= compiled.variables
+                required |= compiled.required
+    counted = sorted(required - {"email"})  # a lead always has its address
+    total, counts = await repository.missing_counts(conn, account_id, campaign_id, counted)
+    missing = {name: count for name, count in zip(counted, counts, strict=True)}
+    sampled = [name for name in counted if missing[name]]
+    samples = dict(
+        zip(
+            sampled,
+            await repository.missing_samples(conn, account_id, campaign_id, sampled, MAX_SAMPLES),
+            strict=True,
+        )
+    )
+    variables = [
+        VariableReport(
+            name=name,
+            required=name in required,
+            leads_missing=missing.get(name, 0),
+            sample_lead_ids=samples.get(name, []),
+        )
+        for name in sorted(used)
+    ]
+    return CheckReport(total_leads=total, errors=errors, variables=variables)

@@ -1,0 +1,262 @@
+"""The template engine on its own: rendering, missing variables, spintax, limits and hostile
+templates. No database."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from openlead.sequences import templates as t
+
+GUIDE_TEMPLATE = (
+    "Hi {{first_name}},\n\n"
+    "I heard {{company_name}} just closed its {{funding_round}} — congrats!\n\n"
+    "Given your role as {{job_title}}, I imagine {{pain_point}} is top of mind.\n"
+    "{{mutual_connection}} suggested I reach out..."
+)
+JORDAN = t.lead_values(
+    {"email": "prospect@company.com", "first_name": "Jordan", "company_name": "TechCo"},
+    {
+        "job_title": "CTO",
+        "industry": "Healthcare",
+        "pain_point": "manual outreach processes",
+        "mutual_connection": "Sarah from YC",
+        "funding_round": "Series B",
+    },
+)
+ALEX = t.lead_values(
+    {
+        "email": "alex@acmecorp.com",
+        "first_name": "Alex",
+        "last_name": "Chen",
+        "company_name": "Acme Corp",
+        "location": "San Francisco, CA",
+    },
+    {
+        "job_title": "VP of Sales",
+        "industry": "B2B SaaS",
+        "company_size": "50-200",
+        "linkedin_url": "https://linkedin.com/in/alexchen",
+    },
+)
+
+
+def render(source: str, values: dict | None = None, lead_id: int = 1) -> t.Rendered:
+    return t.render(t.compile_template(source), values or {}, lead_id, 1, "A")
+
+
+def syntax_error(source: str) -> t.TemplateSyntaxError:
+    with pytest.raises(t.TemplateSyntaxError) as caught:
+        t.compile_template(source)
+    return caught.value
+
+
+def test_the_guide_template_renders_for_jordan():
+    assert render(GUIDE_TEMPLATE, JORDAN).text == (
+        "Hi Jordan,\n\n"
+        "I heard TechCo just closed its Series B — congrats!\n\n"
+        "Given your role as CTO, I imagine manual outreach processes is top of mind.\n"
+        "Sarah from YC suggested I reach out..."
+    )
+
+
+def test_alex_misses_what_he_lacks_and_gets_no_half_message():
+    rendered = render(GUIDE_TEMPLATE, ALEX)
+    assert rendered.text is None
+    assert rendered.missing == ("funding_round", "mutual_connection", "pain_point")
+
+
+def test_the_guide_template_variables():
+    compiled = t.compile_template(GUIDE_TEMPLATE)
+    expected = {
+        "first_name",
+        "company_name",
+        "funding_round",
+        "job_title",
+        "pain_point",
+        "mutual_connection",
+    }
+    assert compiled.variables == compiled.required == expected
+
+
+def test_names_are_exact_and_case_sensitive():
+    assert render("{{Job_Title}}", JORDAN).missing == ("Job_Title",)
+    assert render("{{job_title}}", JORDAN).text == "CTO"
+    assert render('{{ ["Job Title"] }}', {"Job Title": "CEO"}).text == "CEO"
+
+
+def test_empty_and_blank_values_are_missing():
+    values = t.lead_values(
+        {"email": "a@b.com", "first_name": "", "last_name": " \t\n"},
+        {"nickname": None, "zero": 0, "no": False, "nbsp": "\u00a0"},
+    )
+    assert set(values) == {"email", "zero", "no", "nbsp"}
+    assert render("{{first_name}}{{last_name}}{{nickname}}", values).missing == (
+        "first_name",
+        "last_name",
+        "nickname",
+    )
+    assert render("{{zero}} {{no}}", values).text == "0 false"
+
+
+def test_a_custom_field_shows_through_an_empty_standard_field():
+    values = t.lead_values({"first_name": None}, {"first_name": "Sam"})
+    assert render("{{first_name}}", values).text == "Sam"
+    values = t.lead_values({"first_name": "Al"}, {"first_name": "Sam"})
+    assert render("{{first_name}}", values).text == "Al"
+
+
+def test_default_and_conditions_are_not_missing():
+    assert render('Hi {{ first_name | default: "there" }}', {}).text == "Hi there"
+    assert render('Hi {{ first_name | upcase | default: "there" }}', {}).text == "Hi there"
+    assert render("{% if company %} at {{company}}{% endif %}!", {}).text == "!"
+    assert render("{% if company %} at {{company}}{% endif %}!", {"company": "X"}).text == " at X!"
+    assert render("{% unless company %}no{% else %}{{company}}{% endunless %}", {}).text == "no"
+    assert render("{% if a %}{{ b }}{% else %}ok{% endif %}", {}).text == "ok"
+    # A branch that is taken reports what it writes.
+    assert render("{% if a %}{{ b }}{% endif %}", {"a": "1"}).missing == ("b",)
+    # A filter passes a missing value on: never a half-filled message.
+    assert render("{{ first_name | upcase }}", {}).missing == ("first_name",)
+    assert render('{{ "Hi " | append: name }}', {}).missing == ("name",)
+
+
+def test_static_required_set_follows_guards_and_defaults():
+    compiled = t.compile_template(
+        "{{ a }}{{ b | default: 'x' }}{% if c %}{{ c }}{% endif %}"
+        "{% if d and e %}{{ d }}{{ e }}{{ f }}{% endif %}"
+        "{% unless g %}{% else %}{{ g }}{% endunless %}"
+        "{% if h != blank %}{{ h }}{% endif %}{% case k %}{% when 'x' %}{{ m }}{% endcase %}"
+    )
+    assert compiled.variables == set("abcdefghkm")
+    assert compiled.required == {"a", "f", "m"}
+
+
+def test_spintax_is_stable_per_lead_and_varies_across_leads():
+    source = "{Hi|Hello|Hey} {{first_name}}"
+    compiled = t.compile_template(source)
+    first = [t.render(compiled, JORDAN, lead, 1, "A").text for lead in range(60)]
+    again = [t.render(compiled, JORDAN, lead, 1, "A").text for lead in range(60)]
+    assert first == again
+    assert set(first) == {"Hi Jordan", "Hello Jordan", "Hey Jordan"}
+    # Step and variant take part in the choice too.
+    other_step = [t.render(compiled, JORDAN, lead, 2, "A").text for lead in range(60)]
+    assert other_step != first
+
+
+def test_nested_spintax_and_liquid_inside_options():
+    source = "{Hi {there|friend}|Hello {{first_name}}}!"
+    seen = {render(source, JORDAN, lead).text for lead in range(200)}
+    assert seen == {"Hi there!", "Hi friend!", "Hello Jordan!"}
+
+
+def test_what_is_not_spintax_stays_literal():
+    assert render("{curly} a|b {open |x", {}).text == "{curly} a|b {open |x"
+    assert render('{"a": 1}', {}).text == '{"a": 1}'
+    assert render("{% raw %}{a|b}{% endraw %}", {}).text == "{a|b}"
+    assert render("{{ '{a|b}' }}", {}).text == "{a|b}"
+    # A group does not cross a tag.
+    assert render("{a|{% if x %}b{% endif %}}", {}).text == "{a|}"
+
+
+def test_a_variable_only_in_an_option_not_chosen_is_not_missing():
+    compiled = t.compile_template("{x|{{nickname}}}")
+    results = {t.render(compiled, {}, lead, 1, "A") for lead in range(40)}
+    assert t.Rendered("x") in results
+    assert t.Rendered(None, ("nickname",)) in results
+
+
+@pytest.mark.parametrize(
+    ("source", "line", "column", "message"),
+    [
+        ("Hello\n  {{ x | }}", 2, 3, "expected"),
+        ("ab\ncd {% if x %}", 2, 7, "endif"),
+        ("x {{ first_name | nosuch }}", 1, 19, "unknown filter 'nosuch'"),
+        ("x\n{{ job.title }}", 2, 4, "no parts"),
+        ("{% for i in (1..3) %}x{% endfor %}", 1, 4, "unexpected tag 'for'"),
+        ("a\n\n{% include 'x' %}", 3, 4, "unexpected tag 'include'"),
+        ("{% render 'x' %}", 1, 4, "unexpected tag 'render'"),
+        ("{% assign x = 1 %}", 1, 4, "unexpected tag 'assign'"),
+        ("{{ x", 1, 1, "'}}'"),
+        ("{Hi|{{ x | }}}", 1, 5, "expected"),
+    ],
+)
+def test_syntax_errors_say_where(source, line, column, message):
+    error = syntax_error(source)
+    assert (error.line, error.column) == (line, column), error
+    assert message in error.message
+
+
+def test_python_objects_are_out_of_reach():
+    assert "no parts" in syntax_error("{{ lead.__class__ }}").message
+    assert "no parts" in syntax_error("{{ first_name.__class__.__mro__ }}").message
+    assert render("{{ self }}", {}).missing == ("self",)
+    # Liquid's now/today would read the clock: here they are variables like any other.
+    assert render("{{ now }}{{ today }}", {}).missing == ("now", "today")
+    assert render("{{ now }}", {"now": "later"}).text == "later"
+
+
+HOSTILE = [
+    "{% for i in (1..1000000000) %}{% for j in (1..1000000000) %}x{% endfor %}{% endfor %}",
+    "{% if a %}" * 500 + "x" + "{% endif %}" * 500,
+    "{% if a" + " and a" * 5000 + " %}x{% endif %}",
+    "{{ 1" + "0" * 5000 + " }}",
+    "{{ a | split: '' | join: a | split: '' | join: a }}",
+    "{{ a | replace: 'A', a }}",
+    "{{ a" + " | append: a" * 40 + " }}",
+    "{{ a" + " | append: a" * 19 + " | upcase" * 8000 + " }}",
+    "{{ (1..1000000000) | join }}",
+    "{{ a }}" * 14_000,
+    "{a|" * 3000 + "x" + "}" * 3000,
+]
+
+
+@pytest.mark.parametrize("source", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_templates_are_refused_or_stopped_quickly(source):
+    values = {"a": "A" * 5000}
+    started = time.perf_counter()
+    try:
+        result = render(source, values)
+    except (t.TemplateSyntaxError, t.RenderError):
+        result = None
+    assert time.perf_counter() - started < 2
+    if result is not None and result.text is not None:
+        assert len(result.text) <= t.MAX_OUTPUT_CHARS
+
+
+def test_limits_have_clear_messages():
+    values = {"a": "A" * 5000}
+    with pytest.raises(t.RenderError, match="longer than"):
+        render("{{ a | replace: 'A', a }}", values)
+    with pytest.raises(t.RenderError, match="too long"):
+        render("{{ a }}" * 14_000, values)
+    with pytest.raises(t.RenderError, match="too much work"):
+        render("{{ a" + " | append: a" * 19 + " | upcase" * 8000 + " }}", values)
+    assert "nesting" in syntax_error("{% if a %}" * 500 + "{% endif %}" * 500).message
+
+
+def test_subjects_are_one_line():
+    compiled = t.compile_template("Hi {{ note }}")
+    assert t.render_subject(compiled, {"note": "a\r\n b\tc"}, 1, 1, "A").text == "Hi a b c"
+    with pytest.raises(t.RenderError, match="subject is longer"):
+        t.render_subject(compiled, {"note": "x" * 2000}, 1, 1, "A")
+
+
+def test_control_characters_never_reach_a_body():
+    assert render('a{{ "%00%01" | url_decode }}b', {}).text == "ab"
+
+
+def test_variant_assignment_is_stable_and_spread():
+    labels = ["A", "B", "C"]
+    chosen = [t.variant_for(lead, 1, labels) for lead in range(300)]
+    assert chosen == [t.variant_for(lead, 1, labels) for lead in range(300)]
+    assert all(chosen.count(label) > 60 for label in labels)
+    assert t.variant_for(7, 1, ["A"]) == "A"
+
+
+def test_compiled_templates_are_cached_within_a_bound():
+    assert t.compile_template("Hi {{ a }}") is t.compile_template("Hi {{ a }}")
+    for n in range(30):
+        t.compile_template(f"{n} " + "x" * 99_000)
+    assert t._cache_chars <= t.CACHE_CHARS
+    assert sum(len(source) for source in t._cache) == t._cache_chars
