@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -58,13 +59,13 @@ async def lock_campaign_for_import(
 
 
 # The import's hot statements below are plain SQL run with ``exec_driver_sql``: one
-# statement per batch, parameters bound by the driver, no per-row work in SQLAlchemy (its
-# per-value bind processing cost more than the database's own work). Each is spelled for its
-# database so that the plan is right even before the planner has statistics (a new install
-# importing its first list): both planners then guess, and guessed wrong, scanning the
-# account's whole part of an index once per request. SQLite gets ``IN`` lists and one named
-# index; PostgreSQL gets arrays (``unnest``), a LATERAL ``LIMIT 1`` lookup per address and
-# scalar subqueries, which it cannot turn into hashed scans of a whole table.
+# statement per batch, parameters bound by the driver, no per-value work in SQLAlchemy (bind
+# processors and rendered IN lists were a large share of each request). Each is spelled for
+# its database so that the plan is right even before the planner has statistics (a new
+# install importing its first list): both planners then guess, and guessed wrong, scanning
+# the account's whole part of an index once per request. SQLite gets ``IN`` lists and one
+# named index; PostgreSQL gets the addresses as an array, a LATERAL ``LIMIT 1`` lookup per
+# address and scalar subqueries, which it cannot turn into hashed scans of a whole table.
 
 _OTHER_CAMPAIGN_INDEX = next(
     index.name
@@ -145,21 +146,59 @@ SELECT email, id FROM leads
 WHERE account_id = ? AND email IN (SELECT value FROM json_each(?))
 """
 
-_UPSERT_POSTGRES = f"""
-INSERT INTO leads ({_LEAD_COLUMNS})
-SELECT $1, given.*, $2, $2 FROM unnest(
-    $3::text[], $4::text[], {", ".join(f"${n}::text[]" for n in range(5, 5 + len(PROFILE_FIELDS)))},
-    ${5 + len(PROFILE_FIELDS)}::jsonb[]
-) AS given
-ON CONFLICT (account_id, email) DO UPDATE SET {_MERGE},
-    custom_fields = leads.custom_fields || excluded.custom_fields,
-    updated_at = excluded.updated_at
-RETURNING email, id
+# On PostgreSQL the batch travels as one JSON array of rows ($3): asyncpg took ~2 ms of this
+# process's CPU to encode eleven 400-element arrays, ~0.7 ms for the JSON, parsed once.
+_TEXT_ITEMS = ("email", "email_domain", *PROFILE_FIELDS)
+_GIVEN_POSTGRES = f"""
+given AS (
+    SELECT {", ".join(f"item ->> {i} AS {name}" for i, name in enumerate(_TEXT_ITEMS))},
+           item -> {len(_TEXT_ITEMS)} AS custom_fields, position
+    FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS batch (item, position)
+), upserted AS (
+    INSERT INTO leads ({_LEAD_COLUMNS})
+    SELECT $1, email, email_domain, {_PROFILE}, custom_fields, $2, $2
+    FROM given ORDER BY position
+    ON CONFLICT (account_id, email) DO UPDATE SET {_MERGE},
+        custom_fields = leads.custom_fields || excluded.custom_fields,
+        updated_at = excluded.updated_at
+    RETURNING id, email
+), added AS (
+    SELECT upserted.id, upserted.email FROM upserted JOIN given USING (email)
+    ORDER BY given.position
+)"""
+_UPSERT_POSTGRES = f"WITH {_GIVEN_POSTGRES} SELECT email, id FROM added"
+# PostgreSQL adds a batch in one statement: the leads, their memberships and their events,
+# the new ids passed on inside the server and kept in the order of the batch.
+_ADD_LEADS_POSTGRES = f"""
+WITH {_GIVEN_POSTGRES}, memberships AS (
+    INSERT INTO campaign_leads (account_id, campaign_id, lead_id, status, ignore_block_list,
+                                ignore_unsubscribe_list, created_at, updated_at)
+    SELECT $1, $4, id, $5, $6, $7, $2, $2 FROM added
+)
+INSERT INTO lead_events (account_id, lead_id, campaign_id, type, data, created_at)
+SELECT $1, id, $4, $8, $9::jsonb, $2 FROM added
 """
+
+_profile_of = attrgetter(*PROFILE_FIELDS)
 
 
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def _lead_values(candidates: list[Candidate]) -> list[tuple[Any, ...]]:
+    """Each candidate as (address, domain, *profile fields, custom fields without nulls)."""
+    return [
+        (
+            c.email,
+            domain_of(c.email),
+            *_profile_of(c.lead),
+            {k: v for k, v in c.lead.custom_fields.items() if v is not None}
+            if c.lead.custom_fields
+            else {},
+        )
+        for c in candidates
+    ]
 
 
 def _timestamp(conn: AsyncConnection, moment: datetime) -> Any:
@@ -175,23 +214,6 @@ _sqlite_timestamp = leads.c.created_at.type.dialect_impl(_sqlite_dialect).bind_p
 )
 
 
-def _lead_columns(candidates: list[Candidate]) -> list[list[Any]]:
-    """The batch as columns: address, domain, each profile field, custom fields (JSON)."""
-    emails = [c.email for c in candidates]
-    columns: list[list[Any]] = [emails, [domain_of(e) for e in emails]]
-    leads_in = [c.lead for c in candidates]
-    columns += [[getattr(lead, field) for lead in leads_in] for field in PROFILE_FIELDS]
-    columns.append(
-        [
-            _json({k: v for k, v in lead.custom_fields.items() if v is not None})
-            if lead.custom_fields
-            else "{}"
-            for lead in leads_in
-        ]
-    )
-    return columns
-
-
 async def upsert_leads(
     conn: AsyncConnection, account_id: int, candidates: list[Candidate], now: datetime
 ) -> list[int]:
@@ -202,46 +224,20 @@ async def upsert_leads(
     """
     if not candidates:
         return []
-    columns = _lead_columns(candidates)
+    values = _lead_values(candidates)
     stamp = _timestamp(conn, now)
     if is_postgres(conn):
-        result = await conn.exec_driver_sql(_UPSERT_POSTGRES, (account_id, stamp, *columns))
+        result = await conn.exec_driver_sql(_UPSERT_POSTGRES, (account_id, stamp, _json(values)))
     else:
-        rows = [(account_id, *values, stamp, stamp) for values in zip(*columns, strict=True)]
-        await conn.exec_driver_sql(_UPSERT_SQLITE, rows)
-        result = await conn.exec_driver_sql(_LEAD_IDS_SQLITE, (account_id, _json(columns[0])))
+        await conn.exec_driver_sql(
+            _UPSERT_SQLITE,
+            [(account_id, *lead[:-1], _json(lead[-1]), stamp, stamp) for lead in values],
+        )
+        result = await conn.exec_driver_sql(
+            _LEAD_IDS_SQLITE, (account_id, _json([c.email for c in candidates]))
+        )
     ids = dict(result.all())
-    return [ids[email] for email in columns[0]]
-
-
-# PostgreSQL adds a batch in one statement: the leads, their memberships and their events,
-# the new ids passed on inside the server and kept in the order of the batch.
-_N = 4 + len(PROFILE_FIELDS)  # the parameter number of the last profile field
-_ADD_LEADS_POSTGRES = f"""
-WITH given AS (
-    SELECT * FROM unnest(
-        $3::text[], $4::text[], {", ".join(f"${n}::text[]" for n in range(5, _N + 1))},
-        ${_N + 1}::jsonb[]
-    ) WITH ORDINALITY AS given (email, email_domain, {_PROFILE}, custom_fields, position)
-), upserted AS (
-    INSERT INTO leads ({_LEAD_COLUMNS})
-    SELECT $1, email, email_domain, {_PROFILE}, custom_fields, $2, $2
-    FROM given ORDER BY position
-    ON CONFLICT (account_id, email) DO UPDATE SET {_MERGE},
-        custom_fields = leads.custom_fields || excluded.custom_fields,
-        updated_at = excluded.updated_at
-    RETURNING id, email
-), added AS (
-    SELECT upserted.id FROM upserted JOIN given ON given.email = upserted.email
-    ORDER BY given.position
-), memberships AS (
-    INSERT INTO campaign_leads (account_id, campaign_id, lead_id, status, ignore_block_list,
-                                ignore_unsubscribe_list, created_at, updated_at)
-    SELECT $1, ${_N + 2}, id, ${_N + 3}, ${_N + 4}, ${_N + 5}, $2, $2 FROM added
-)
-INSERT INTO lead_events (account_id, lead_id, campaign_id, type, data, created_at)
-SELECT $1, id, ${_N + 2}, ${_N + 6}, ${_N + 7}::jsonb, $2 FROM added
-"""
+    return [ids[c.email] for c in candidates]
 
 
 async def add_leads(
@@ -281,7 +277,7 @@ async def add_leads(
         (
             account_id,
             now,
-            *_lead_columns(candidates),
+            _json(_lead_values(candidates)),
             campaign_id,
             str(status),
             ignore_block_list,

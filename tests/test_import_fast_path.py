@@ -1,0 +1,210 @@
+"""The import's fast paths behave as the plain ones did.
+
+- The body is validated from the raw bytes (``ImportRequest.model_validate_json``) instead of
+  FastAPI's ``json.loads`` then ``validate_python``: whatever the fast parse accepts, the plain
+  one accepts with the same values; whatever it refuses goes the plain way, so the error
+  answers are FastAPI's own.
+- The lead writes are plain SQL per database: ids in request order, the merge rule, and the
+  JSON null an event without data has always stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
+
+from openlead.campaigns import service as campaigns
+from openlead.db.engine import create_database
+from openlead.db.migrate import upgrade
+from openlead.leads import repository
+from openlead.leads.importer import Candidate
+from openlead.leads.schemas import ImportRequest, LeadIn
+from tests.support import create_account, query
+
+_PLAIN = TypeAdapter(ImportRequest)
+
+
+def _fast(body: bytes) -> ImportRequest | None:
+    try:
+        return ImportRequest.model_validate_json(body)
+    except ValidationError:
+        return None
+
+
+def _plain(body: bytes) -> ImportRequest | None:
+    try:
+        return _PLAIN.validate_python(json.loads(body))
+    except (ValueError, ValidationError):  # JSONDecodeError and UnicodeDecodeError are both
+        return None
+
+
+TRICKY_BODIES = [
+    b'{"lead_list":[{"email":"a\tb@x.com"}]}',  # a raw control character in a string
+    b'{"lead_list":[{"email":"a@x.com","custom_fields":{"k":"a\nb"}}]}',
+    b'{"lead_list":[{"email":"a@x.com","custom_fields":{"k":"\\udc00"}}]}',  # lone surrogate
+    b'{"lead_list":[{"email":"a@x.com","custom_fields":{"k":NaN}}]}',
+    b'{"lead_list":[{"email":"a@x.com","email":"b@x.com"}]}',  # a repeated key
+    b'{"lead_list":[{"email":"a@x.com","custom_fields":{"k":1,"k":"x"}}]}',
+    b'\xef\xbb\xbf{"lead_list":[{"email":"a@x.com"}]}',  # a byte order mark
+    b'{"lead_list":[{"email":"a@x.com","custom_fields":{"k":1e400}}]}',
+    b'{"lead_list":[{"email":"a@x.com","custom_fields":{"k":12345678901234567890}}]}',
+    b'{"lead_list":[{"email":"a@x.com","custom_fields":{"i":1.0,"j":-0.0,"k":1E2}}]}',
+    b'{"lead_list":[{"email":"a@x.com"}],"settings":{"ignore_global_block_list":1}}',
+    b'{"lead_list":[{"email":"a@x.com"}],"settings":{"ignore_global_block_list":"true"}}',
+    b'{"lead_list":[{"email":"a@x.com"}]} ',
+    b'{"lead_list":[{"email":"a@x.com"}]} x',
+    b'{"lead_list":[{"email":"\xff@x.com"}]}',  # not UTF-8
+    b'{"lead_list":[{"email":5}]}',
+    b'{"lead_list":[{"email":null,"first_name":"A"}]}',
+    b'{"lead_list":[{"email":"a@x.com","custom_fields":{"":1}}]}',
+    b'{"lead_list":[{"email":"a@x.com","custom_fields":{"k":true,"l":false,"m":null}}]}',
+    b'{"lead_list":[{"email":"a@x.com","custom_fields":{"k":9007199254740992}}]}',
+    b'{"lead_list":[{"email":"a@x.com","custom_fields":{"k":9007199254740991.5}}]}',
+]
+
+
+@pytest.mark.parametrize("body", TRICKY_BODIES)
+def test_fast_parse_accepts_only_what_the_plain_parse_accepts(body: bytes) -> None:
+    fast = _fast(body)
+    if fast is not None:
+        plain = _plain(body)
+        assert plain is not None
+        assert fast.model_dump() == plain.model_dump()
+
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**60), max_value=2**60),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+)
+_leads = st.dictionaries(
+    st.sampled_from(["email", "first_name", "website", "custom_fields", "firstname"]),
+    st.one_of(_scalars, st.dictionaries(st.text(max_size=4), _scalars, max_size=3)),
+    max_size=4,
+)
+_bodies = st.fixed_dictionaries(
+    {"lead_list": st.lists(_leads, max_size=3)},
+    optional={
+        "settings": st.dictionaries(st.sampled_from(["ignore_unsubscribe_list", "x"]), _scalars)
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_bodies)
+def test_fast_parse_agrees_with_the_plain_parse(body: dict) -> None:
+    raw = json.dumps(body).encode()  # the standard library writes NaN and Infinity too
+    fast = _fast(raw)
+    plain = _plain(raw)
+    assert (fast is None) == (plain is None)
+    if fast is not None and plain is not None:
+        assert fast.model_dump() == plain.model_dump()
+
+
+def test_openapi_still_documents_the_import_body(server) -> None:
+    import httpx
+
+    spec = httpx.get(f"{server.base_url}/openapi.json", timeout=30).json()
+    body = spec["paths"]["/api/v1/campaigns/{campaign_id}/leads"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/ImportRequest"}
+    assert "ImportRequest" in spec["components"]["schemas"]
+
+
+def _candidate(position: int, email: str, **fields: object) -> Candidate:
+    return Candidate(position, email, LeadIn(email=email, **fields))
+
+
+def test_lead_writes_keep_order_merge_rule_and_event_shape(database_url: str) -> None:
+    upgrade(database_url)
+    create_account(database_url)
+    account_id = query(database_url, "SELECT MAX(id) FROM accounts")[0][0]
+    now = datetime.now(UTC)
+
+    async def run() -> tuple[list[int], list[int], int]:
+        database = create_database(database_url, pool_size=1)
+        try:
+            async with database.write() as conn:
+                campaign = (await campaigns.create(conn, account_id, "fast path")).id
+                first = await repository.upsert_leads(
+                    conn,
+                    account_id,
+                    [
+                        _candidate(0, "zed@fast.example", first_name="Zed", custom_fields={"a": 1}),
+                        _candidate(1, "amy@fast.example", last_name="Old", website="w"),
+                    ],
+                    now,
+                )
+            async with database.write() as conn:
+                # A new lead between two known ones: the ids follow the batch, not the table.
+                second = await repository.upsert_leads(
+                    conn,
+                    account_id,
+                    [
+                        _candidate(0, "amy@fast.example", last_name="New"),
+                        _candidate(1, "bob@fast.example"),
+                        _candidate(2, "zed@fast.example", custom_fields={"b": "x", "a": None}),
+                    ],
+                    now,
+                )
+                await repository.add_leads(
+                    conn,
+                    account_id,
+                    campaign,
+                    [_candidate(0, "cy@fast.example", custom_fields={"n": 2.5})],
+                    "NOT_CONTACTED",
+                    True,
+                    False,
+                    "LEAD_ADDED",
+                    now,
+                )
+        finally:
+            await database.dispose()
+        return first, second, campaign
+
+    first, second, campaign = asyncio.run(run())
+    assert second[0] == first[1] and second[2] == first[0]
+    assert second[1] not in first
+    rows = {
+        email: (first_name, last_name, website, custom)
+        for email, first_name, last_name, website, custom in query(
+            database_url,
+            "SELECT email, first_name, last_name, website, custom_fields FROM leads "
+            "WHERE account_id = :a AND email LIKE '%@fast.example'",
+            a=account_id,
+        )
+    }
+
+    def custom(value: object) -> object:
+        return json.loads(value) if isinstance(value, str) else value
+
+    assert rows["amy@fast.example"][:3] == (None, "New", "w")  # given wins, absent is kept
+    assert custom(rows["zed@fast.example"][3]) == {"a": 1, "b": "x"}  # merged key by key
+    assert rows["zed@fast.example"][0] == "Zed"
+    assert custom(rows["bob@fast.example"][3]) == {}
+    assert custom(rows["cy@fast.example"][3]) == {"n": 2.5}
+    ((status, ignore_block, ignore_unsub),) = query(
+        database_url,
+        "SELECT status, ignore_block_list, ignore_unsubscribe_list FROM campaign_leads "
+        "WHERE account_id = :a AND campaign_id = :c",
+        a=account_id,
+        c=campaign,
+    )
+    assert (status, bool(ignore_block), bool(ignore_unsub)) == ("NOT_CONTACTED", True, False)
+    ((event_type, data),) = query(
+        database_url,
+        "SELECT type, CAST(data AS TEXT) FROM lead_events "
+        "WHERE account_id = :a AND campaign_id = :c",
+        a=account_id,
+        c=campaign,
+    )
+    # What SQLAlchemy's JSON type always stored for "no data": the JSON null, not SQL NULL.
+    assert (event_type, data) == ("LEAD_ADDED", "null")
