@@ -7,13 +7,19 @@ are computed when read, from the lists, so a new block shows at once on every le
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
+    Text,
     and_,
+    bindparam,
+    cast,
     delete,
     exists,
     func,
@@ -26,8 +32,10 @@ from sqlalchemy import (
 from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import NullType
 
 from openlead.db.dialect import is_postgres
+from openlead.db.jsoncodec import loads
 from openlead.db.tables import block_list, campaign_leads, lead_events, leads, unsubscribes
 from openlead.leads.lifecycle import EventType, LeadStatus
 from openlead.leads.schemas import PROFILE_FIELDS
@@ -93,24 +101,34 @@ async def page(
     limit: int,
     after: int | None,
 ) -> list[Row]:
-    # The page's lead ids first, from the index alone (an offset skips index entries, not
-    # joined rows); then the page's rows, joined by key. The one join also keeps PostgreSQL
-    # from merge-joining ``leads`` from its first row when the cursor is deep.
-    chosen = select(campaign_leads.c.lead_id).where(
-        *_in_campaign(account_id, campaign_id, status)
+    if offset:
+        # Skip by the index alone, then read the page from there as a cursor would: an
+        # offset then costs a walk over index entries, not over joined and computed rows.
+        skipped = select(campaign_leads.c.lead_id).where(
+            *_in_campaign(account_id, campaign_id, status)
+        )
+        if after is not None:
+            skipped = skipped.where(campaign_leads.c.lead_id > after)
+        skipped = skipped.order_by(campaign_leads.c.lead_id).offset(offset).limit(1)
+        first = (await conn.execute(skipped)).scalar()
+        if first is None:
+            return []
+        after = first - 1
+    query = (
+        select(*_columns())
+        .select_from(campaign_leads.join(leads, _membership))
+        .where(*_in_campaign(account_id, campaign_id, status))
     )
     if after is not None:
-        chosen = chosen.where(campaign_leads.c.lead_id > after)
-    ids = chosen.order_by(campaign_leads.c.lead_id).offset(offset).limit(limit).subquery("page")
-    rows = campaign_leads.join(
-        ids,
-        and_(
-            *_in_campaign(account_id, campaign_id, None),
-            campaign_leads.c.lead_id == ids.c.lead_id,
-        ),
-    ).join(leads, _membership)
-    query = select(*_columns()).select_from(rows).order_by(campaign_leads.c.lead_id)
+        query = query.where(*_after(after))
+    query = query.order_by(campaign_leads.c.lead_id).limit(limit)
     return list((await conn.execute(query)).all())
+
+
+def _after(lead_id: int) -> list[Any]:
+    # On both sides of the join: PostgreSQL does not carry a range across a join, and
+    # without it merge-joins ``leads`` from its first row however deep the cursor is.
+    return [campaign_leads.c.lead_id > lead_id, leads.c.id > lead_id]
 
 
 async def count(
@@ -263,34 +281,172 @@ async def event_counts(conn: AsyncConnection, account_id: int, campaign_id: int)
     return list((await conn.execute(query)).all())
 
 
+# Custom-field keys are found by probing rather than by listing every key of every lead: a
+# probe asks for the first lead after a position that has a key not yet known, so a campaign
+# whose leads share a few key sets is read once, cheaply (no JSON rows to sort and count).
+# After this many probes, or a probe that cannot name a key, the rest are listed outright.
+KEY_PROBES = 32
+# SQLite's json_remove() takes each key as a path argument, up to its limit on arguments.
+_SQLITE_PATH_KEYS = 100
+
+
 async def custom_field_keys(conn: AsyncConnection, account_id: int, campaign_id: int) -> list[str]:
     """Every custom-field key used by the campaign's leads, computed in the database."""
+    known: set[str] = set()
+    after = 0
+    for _ in range(KEY_PROBES):
+        if not is_postgres(conn) and (
+            len(known) > _SQLITE_PATH_KEYS or any('"' in key for key in known)
+        ):
+            break  # SQLite's paths cannot name these keys
+        found = await _lead_with_other_keys(conn, account_id, campaign_id, after, known)
+        if found is None:
+            return sorted(known)
+        lead_id, custom_fields = found
+        new = set(loads(custom_fields) or ()) - known
+        if not new:
+            break  # a key the probe cannot tell from another (an escape in the stored text)
+        known |= new
+        after = lead_id
+    return sorted(known | set(await _listed_keys(conn, account_id, campaign_id, after)))
+
+
+async def _lead_with_other_keys(
+    conn: AsyncConnection, account_id: int, campaign_id: int, after: int, known: set[str]
+) -> tuple[int, str] | None:
+    """The first lead past ``after`` with a custom-field key not in ``known``, or None."""
+    where = (
+        "WHERE cl.account_id = :account_id AND cl.campaign_id = :campaign_id "
+        "AND cl.lead_id > :after AND l.id > :after "
+    )
+    params: dict[str, Any] = {"account_id": account_id, "campaign_id": campaign_id, "after": after}
+    if is_postgres(conn):
+        unknown = "l.custom_fields - CAST(:known AS text[]) <> '{}'::jsonb "
+        params["known"] = sorted(known)
+    else:
+        paths = [f":path{n}" for n in range(len(known))]
+        unknown = f"json_remove({', '.join(['l.custom_fields', *paths])}) <> '{{}}' "
+        params |= {f"path{n}": f'$."{key}"' for n, key in enumerate(sorted(known))}
+    statement = sql_text(
+        "SELECT cl.lead_id, CAST(l.custom_fields AS TEXT) FROM campaign_leads cl "
+        "JOIN leads l ON l.account_id = cl.account_id AND l.id = cl.lead_id "
+        f"{where}AND {unknown}ORDER BY cl.lead_id LIMIT 1"
+    )
+    row = (await conn.execute(statement, params)).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def _listed_keys(
+    conn: AsyncConnection, account_id: int, campaign_id: int, after: int
+) -> list[str]:
+    """Every key of every lead past ``after``."""
     if is_postgres(conn):
         statement = sql_text(
             "SELECT DISTINCT jsonb_object_keys(l.custom_fields) FROM campaign_leads cl "
             "JOIN leads l ON l.account_id = cl.account_id AND l.id = cl.lead_id "
-            "WHERE cl.account_id = :account_id AND cl.campaign_id = :campaign_id"
+            "WHERE cl.account_id = :account_id AND cl.campaign_id = :campaign_id "
+            "AND cl.lead_id > :after AND l.id > :after"
         )
     else:
         statement = sql_text(
             "SELECT DISTINCT j.key FROM campaign_leads cl "
             "JOIN leads l ON l.account_id = cl.account_id AND l.id = cl.lead_id, "
             "json_each(l.custom_fields) AS j "
-            "WHERE cl.account_id = :account_id AND cl.campaign_id = :campaign_id"
+            "WHERE cl.account_id = :account_id AND cl.campaign_id = :campaign_id "
+            "AND cl.lead_id > :after AND l.id > :after"
         )
-    params = {"account_id": account_id, "campaign_id": campaign_id}
-    return sorted((await conn.execute(statement, params)).scalars())
+    params = {"account_id": account_id, "campaign_id": campaign_id, "after": after}
+    return list((await conn.execute(statement, params)).scalars())
 
 
-async def export_batch(
-    conn: AsyncConnection, account_id: int, campaign_id: int, after: int, size: int
-) -> list[Row]:
-    """The next ``size`` leads after a lead id: export walks the campaign by keyset."""
-    query = (
-        select(*_columns())
+# PostgreSQL writes the export's timestamps itself, as ``clock.iso`` does (milliseconds,
+# truncated, UTC, ``Z``); SQLite hands back the text SQLAlchemy stored.
+_ISO_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'
+
+
+async def export_columns(
+    conn: AsyncConnection, account_id: int, campaign_id: int, size: int
+) -> AsyncIterator[list[list[Any]]]:
+    """The campaign's leads in lead id order, ``size`` at a time, each batch as columns.
+
+    The columns, in this order: id, email, the profile fields, status, is_unsubscribed,
+    is_blocked, created_at, updated_at (the later of the membership's and the profile's;
+    ISO text on PostgreSQL, stored text on SQLite) and custom_fields (JSON text).
+
+    Each batch is one keyset query whose single row holds one aggregate per column (a JSON
+    array on SQLite, an array on PostgreSQL): the database does the per-row work, with no
+    Python object per row on the way. The next batch is asked for before this one is handed
+    over, so the database reads it while the caller formats this one.
+    """
+    postgres = is_postgres(conn)
+    created: Any = campaign_leads.c.created_at
+    updated: Any = (func.greatest if postgres else func.max)(
+        campaign_leads.c.updated_at, leads.c.updated_at
+    )
+    if postgres:
+        created = func.to_char(func.timezone("UTC", created), _ISO_FORMAT)
+        updated = func.to_char(func.timezone("UTC", updated), _ISO_FORMAT)
+    rows = (
+        select(
+            leads.c.id,
+            leads.c.email,
+            *(leads.c[f] for f in PROFILE_FIELDS),
+            campaign_leads.c.status,
+            is_unsubscribed(),
+            is_blocked(),
+            created,
+            updated,
+            cast(leads.c.custom_fields, Text),
+        )
         .select_from(campaign_leads.join(leads, _membership))
-        .where(*_in_campaign(account_id, campaign_id, None), campaign_leads.c.lead_id > after)
+        .where(*_in_campaign(account_id, campaign_id, None), *_after(bindparam("after")))
         .order_by(campaign_leads.c.lead_id)
         .limit(size)
+        .subquery("batch")
     )
-    return list((await conn.execute(query)).all())
+    # Aggregated in the subquery's order, the same for every column (checked below).
+    aggregate = func.array_agg if postgres else func.json_group_array
+    query = select(*(aggregate(column, type_=NullType()) for column in rows.c))
+    # Run on the driver itself, one call a batch, so that the whole of a batch's work is
+    # under way as soon as it is asked for (SQLAlchemy's adapters take several event-loop
+    # turns to get a statement going).
+    compiled = query.compile(dialect=conn.dialect)
+    statement = str(compiled)
+    values = {
+        name: value.value if isinstance(value, Enum) else value
+        for name, value in compiled.params.items()
+    }
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    if postgres and not driver.is_in_transaction():
+        await conn.exec_driver_sql("SELECT 1")  # SQLAlchemy begins at its first statement
+
+    async def fetch(after: int) -> list[list[Any]]:
+        values["after"] = after
+        params = [values[name] for name in compiled.positiontup or ()]
+        if postgres:
+            row = await driver.fetchrow(statement, *params)
+            return [list(column or ()) for column in row]
+        (row,) = await driver.execute_fetchall(statement, params)
+        return list(map(orjson.loads, row))
+
+    pending = asyncio.ensure_future(fetch(0))
+    try:
+        while True:
+            columns = await pending
+            ids = columns[0]
+            if not ids:
+                return
+            in_order = sorted(ids)
+            if ids != in_order:
+                order = sorted(range(len(ids)), key=ids.__getitem__)
+                columns = [[column[i] for i in order] for column in columns]
+            pending = asyncio.ensure_future(fetch(in_order[-1]))
+            await asyncio.sleep(0)  # the next query is on its way before this batch is used
+            yield columns
+    finally:
+        # Let a query in flight finish (cancelling it would break the connection's
+        # transaction); its result, or error, is of no use any more.
+        await asyncio.wait([pending])
+        if not pending.cancelled():
+            pending.exception()
