@@ -74,7 +74,8 @@ def _lead_id(api, email: str) -> int:
     rows = query(
         api.server.database_url,
         "SELECT l.id FROM leads l JOIN campaign_leads cl ON cl.lead_id = l.id "
-        "JOIN campaigns c ON c.id = cl.campaign_id WHERE l.email = :e AND c.name = 'owned'",
+        "JOIN campaigns c ON c.id = cl.campaign_id WHERE l.email = :e AND c.name = 'owned' "
+        "ORDER BY l.id",  # the newest: this test's account (heap order is not insertion order)
         e=email,
     )
     return rows[-1][0]

@@ -1,28 +1,36 @@
-"""The ``openlead`` command: serve, migrate, accounts and keys."""
+"""The ``openlead`` command: serve, migrate, accounts and keys; and the client commands
+``leads``, ``campaigns`` and ``block`` (``openlead.cli_client``), which talk to a server
+through the SDK.
+
+The server's modules (SQLAlchemy, Alembic, the app) are imported inside the commands that
+use them, so that a client command such as ``openlead leads import`` starts fast and small.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openlead.accounts import service as accounts
-from openlead.accounts.repository import list_keys
-from openlead.clock import iso
-from openlead.config import Settings
-from openlead.db.engine import create_database
-from openlead.db.migrate import upgrade
+from openlead.cli_client import register as register_client_commands
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from openlead.config import Settings
 
 app = typer.Typer(help="openlead: self-hosted lead management and outreach.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
+# The client commands (leads, campaigns, block) talk to a server through the SDK.
+register_client_commands(app)
 
 DatabaseUrl = Annotated[
     str | None,
@@ -33,6 +41,8 @@ BOOTSTRAP_ACCOUNT = "default"
 
 
 def _settings(database_url: str | None) -> Settings:
+    from openlead.config import Settings
+
     settings = Settings()
     if database_url:
         settings.database_url = database_url
@@ -40,6 +50,8 @@ def _settings(database_url: str | None) -> Settings:
 
 
 def _in_transaction(url: str, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    from openlead.db.engine import create_database
+
     async def run() -> T:
         database = create_database(url, pool_size=1)
         try:
@@ -59,6 +71,8 @@ def _fail(message: str) -> None:
 @app.command()
 def migrate(database_url: DatabaseUrl = None) -> None:
     """Apply the database migrations."""
+    from openlead.db.migrate import upgrade
+
     upgrade(_settings(database_url).database_url)
     typer.echo("Database is up to date.", err=True)
 
@@ -72,7 +86,9 @@ def serve(
     """Migrate the database, create the first account if there is none, and serve the API."""
     import uvicorn
 
+    from openlead.accounts import service as accounts
     from openlead.app import create_app
+    from openlead.db.migrate import upgrade
 
     settings = _settings(database_url)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
@@ -89,8 +105,16 @@ def serve(
         typer.echo(f"Created account '{BOOTSTRAP_ACCOUNT}'. Its API key (shown once):")
         typer.echo(f"  {key}")
     typer.echo(f"openlead listening on http://{host}:{port}/api/v1", err=True)
+    api = create_app(settings)
+    # What exists now (modules, the app, its schemas) lives as long as the process: frozen, the
+    # garbage collector stops walking it on every full collection. A 400-lead import holds
+    # thousands of new objects at once, so collections also run less often
+    # (docs/performance.md).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     uvicorn.run(
-        create_app(settings),
+        api,
         host=host,
         port=port,
         access_log=False,
@@ -101,6 +125,7 @@ def serve(
 @accounts_app.command("create")
 def accounts_create(name: str, database_url: DatabaseUrl = None) -> None:
     """Create an account and print its first API key."""
+    from openlead.accounts import service as accounts
 
     async def work(conn: AsyncConnection) -> str:
         account_id = await accounts.create_account(conn, name)
@@ -119,6 +144,7 @@ def keys_create(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create an API key; the key alone is printed on stdout."""
+    from openlead.accounts import service as accounts
 
     async def work(conn: AsyncConnection) -> str:
         return await accounts.create_key(conn, await accounts.account_id_by_name(conn, account))
@@ -136,6 +162,9 @@ def keys_list(
     database_url: DatabaseUrl = None,
 ) -> None:
     """List API keys (never the keys themselves: only their ids and state)."""
+    from openlead.accounts import service as accounts
+    from openlead.accounts.repository import list_keys
+    from openlead.clock import iso
 
     async def work(conn: AsyncConnection):  # type: ignore[no-untyped-def]
         account_id = await accounts.account_id_by_name(conn, account) if account else None
@@ -155,6 +184,7 @@ def keys_list(
 @keys_app.command("revoke")
 def keys_revoke(key_id: int, database_url: DatabaseUrl = None) -> None:
     """Revoke an API key by its id (see `openlead keys list`)."""
+    from openlead.accounts import service as accounts
     revoked = _in_transaction(
         _settings(database_url).database_url, lambda conn: accounts.revoke_key(conn, key_id)
     )

@@ -1,0 +1,137 @@
+"""The openlead Python SDK.
+
+::
+
+    from openlead.client import Client
+
+    with Client("http://127.0.0.1:8000/api/v1", api_key="ol_...") as client:
+        campaign = client.create_campaign("Q1 outbound")
+        summary = client.import_leads(campaign.id, ({"email": e} for e in addresses))
+        print(summary.added, summary.skipped_by_reason)
+
+``AsyncClient`` has the same methods as coroutines. The base URL and the key default to
+``OPENLEAD_URL`` and ``OPENLEAD_API_KEY``. Errors are ``OpenleadError`` subclasses carrying the
+server's ``code``, ``message`` and ``details``. See docs/sdk-and-cli.md.
+"""
+
+from openlead.client._client import AsyncClient, Client
+from openlead.client._errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    MethodNotAllowedError,
+    NetworkError,
+    NotFoundError,
+    OpenleadError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitedError,
+    RequestTimeoutError,
+    ServerError,
+    UnsupportedMediaTypeError,
+    ValidationError,
+)
+from openlead.client._models import (
+    INVALID_FIELD_VALUE,
+    Activity,
+    ActivityEvent,
+    BlockEntry,
+    BlockListAdded,
+    BlockListPage,
+    Campaign,
+    CampaignCreated,
+    CampaignLead,
+    CampaignLeadPage,
+    CampaignList,
+    CampaignUnsubscribed,
+    Delay,
+    Deleted,
+    ImportResult,
+    ImportSettings,
+    ImportSummary,
+    Lead,
+    LeadCampaign,
+    LeadIn,
+    LeadProfile,
+    Preview,
+    Removed,
+    SequenceCheck,
+    Sequences,
+    SequencesSaved,
+    SkippedLead,
+    Statistics,
+    StatusChanged,
+    Step,
+    StepPreview,
+    TemplateProblem,
+    Unsubscribed,
+    UnsubscribeEntry,
+    UnsubscribePage,
+    VariableCheck,
+    Variant,
+    VariantPreview,
+)
+from openlead.client._protocol import RetryPolicy
+from openlead.client._transports import SyncASGITransport, lifespan
+
+__all__ = [
+    "INVALID_FIELD_VALUE",
+    "APIError",
+    "Activity",
+    "ActivityEvent",
+    "AsyncClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "BlockEntry",
+    "BlockListAdded",
+    "BlockListPage",
+    "Campaign",
+    "CampaignCreated",
+    "CampaignLead",
+    "CampaignLeadPage",
+    "CampaignList",
+    "CampaignUnsubscribed",
+    "Client",
+    "ConflictError",
+    "Delay",
+    "Deleted",
+    "ImportResult",
+    "ImportSettings",
+    "ImportSummary",
+    "Lead",
+    "LeadCampaign",
+    "LeadIn",
+    "LeadProfile",
+    "MethodNotAllowedError",
+    "NetworkError",
+    "NotFoundError",
+    "OpenleadError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "Preview",
+    "RateLimitedError",
+    "Removed",
+    "RequestTimeoutError",
+    "RetryPolicy",
+    "SequenceCheck",
+    "Sequences",
+    "SequencesSaved",
+    "ServerError",
+    "SkippedLead",
+    "Statistics",
+    "StatusChanged",
+    "Step",
+    "StepPreview",
+    "SyncASGITransport",
+    "TemplateProblem",
+    "UnsubscribeEntry",
+    "UnsubscribePage",
+    "Unsubscribed",
+    "UnsupportedMediaTypeError",
+    "ValidationError",
+    "VariableCheck",
+    "Variant",
+    "VariantPreview",
+    "lifespan",
+]
