@@ -34,17 +34,13 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
-import secrets
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,6 +49,16 @@ import httpx
 import orjson
 
 from openlead.db.migrate import upgrade
+
+# The server process, scratch databases and machine facts are import_bench's, shared.
+sys.path.insert(0, str(Path(__file__).parent))
+from import_bench import (
+    Server,
+    _pg_version,
+    create_pg_database,
+    drop_pg_database,
+    machine,
+)
 
 PG_ADMIN_URL = os.environ.get("OPENLEAD_BENCH_PG", "postgresql://127.0.0.1:5432/test")
 RESULTS = Path(__file__).parent / "results"
@@ -286,61 +292,6 @@ def raw_postgres(dsn: str, account_id: int, campaign_id: int) -> tuple[float, in
 # --------------------------------------------------------------------------- the server
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Server:
-    database_url: str
-    log_path: Path
-    key: str = field(default_factory=lambda: "ol_bench_" + secrets.token_urlsafe(24))
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/v1"
-
-    def start(self) -> None:
-        env = {**os.environ, "OPENLEAD_BOOTSTRAP_API_KEY": self.key, "OPENLEAD_RATE_LIMIT": "off"}
-        command = [sys.executable, "-m", "openlead.cli", "serve", "--port", str(self.port),
-                   "--database-url", self.database_url]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start in 60 s")
-
-    def memory_mb(self) -> dict[str, float]:
-        assert self.process is not None
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        values = {}
-        for line in status.splitlines():
-            name, _, rest = line.partition(":")
-            if name in ("VmHWM", "VmRSS"):
-                values[name] = round(int(rest.split()[0]) / 1024, 1)
-        return values
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 def client(server: Server) -> httpx.Client:
     return httpx.Client(base_url=server.base_url, params={"api_key": server.key}, timeout=600)
 
@@ -429,22 +380,6 @@ class Result:
     load_average: list[float]  # the machine's, when the export was measured (others' work shows)
 
 
-def create_pg_database() -> tuple[str, str]:
-    import psycopg
-
-    name = f"openlead_bench_list_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return name, f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-
-
-def drop_pg_database(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def create_campaign(server: Server) -> int:
     with client(server) as http:
         campaign = http.post("/campaigns", json={"name": "Listing benchmark"})
@@ -476,7 +411,7 @@ def run_backend(backend: str, count: int, depth: float, reps: int, workdir: Path
         path = workdir / "list.db"
         url = f"sqlite+aiosqlite:///{path}"
     else:
-        name, dsn = create_pg_database()
+        name, dsn = create_pg_database("list")
         dropped.append(name)
         url = dsn.replace("postgresql://", "postgresql+asyncpg://")
     try:
@@ -534,30 +469,6 @@ def run_backend(backend: str, count: int, depth: float, reps: int, workdir: Path
         rss_mb_after_export=after["VmRSS"],
         load_average=[round(x, 2) for x in os.getloadavg()],
     )
-
-
-def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "ram_gb": round(mem_kb / 1024 / 1024, 1),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-    }
-
-
-def _pg_version() -> str:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-        return row[0] if row else "unknown"
 
 
 def summary(results: list[Result]) -> None:
