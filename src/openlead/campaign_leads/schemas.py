@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from openlead.leads.lifecycle import LeadStatus
+from openlead.leads.schemas import LeadView
 from openlead.web.text import line
 
 
-class CampaignLead(BaseModel):
-    id: int
-    email: str
-    first_name: str | None
-    last_name: str | None
-    company_name: str | None
-    location: str | None
-    phone_number: str | None
-    website: str | None
-    linkedin_profile: str | None
-    company_url: str | None
-    custom_fields: dict[str, Any]
+class CampaignLead(LeadView):
+    """A lead as one campaign sees it: the shared view plus its status there."""
+
     status: str
-    is_unsubscribed: bool
-    is_blocked: bool
-    created_at: str
-    updated_at: str
 
 
 class CampaignLeadPage(BaseModel):

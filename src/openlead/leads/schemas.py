@@ -146,8 +146,8 @@ class LeadCampaign(BaseModel):
     status: str
 
 
-class Lead(BaseModel):
-    """A lead's profile, the same in every campaign, with where it stands in each."""
+class LeadView(BaseModel):
+    """What every answer about a lead shows: its profile and whether the lists hold it."""
 
     id: int
     email: str
@@ -164,4 +164,9 @@ class Lead(BaseModel):
     is_blocked: bool
     created_at: str
     updated_at: str
+
+
+class Lead(LeadView):
+    """A lead's profile, the same in every campaign, with where it stands in each."""
+
     campaigns: list[LeadCampaign]
