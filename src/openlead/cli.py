@@ -1,4 +1,4 @@
-"""The ``openlead`` command: serve, migrate, accounts and keys; and the client commands
+"""The ``openlead`` command: serve, worker, migrate, accounts and keys; and the client commands
 ``leads``, ``campaigns`` and ``block`` (``openlead.cli_client``), which talk to a server
 through the SDK.
 
@@ -82,6 +82,14 @@ def serve(
     host: Annotated[str, typer.Option(envvar="OPENLEAD_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="OPENLEAD_PORT")] = 8000,
     database_url: DatabaseUrl = None,
+    sender: Annotated[
+        bool,
+        typer.Option(
+            "--sender/--no-sender",
+            envvar="OPENLEAD_SENDER",
+            help="Run the dispatcher in this process (on by default).",
+        ),
+    ] = True,
 ) -> None:
     """Migrate the database, create the first account if there is none, and serve the API."""
     import uvicorn
@@ -91,6 +99,7 @@ def serve(
     from openlead.db.migrate import upgrade
 
     settings = _settings(database_url)
+    settings.sender = sender
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     upgrade(settings.database_url)
     bootstrap_key = os.environ.get("OPENLEAD_BOOTSTRAP_API_KEY") or None
@@ -120,6 +129,39 @@ def serve(
         access_log=False,
         log_level=settings.log_level,
     )
+
+
+@app.command()
+def worker(database_url: DatabaseUrl = None) -> None:
+    """Run the dispatcher on its own: send due emails until stopped (SIGTERM or Ctrl-C).
+
+    On PostgreSQL any number of workers (and servers) send at once; on SQLite only one
+    process sends, and a worker waits while another holds the database's sender lock. The
+    database must be migrated already (``openlead migrate`` or ``openlead serve``).
+    """
+    import signal
+
+    from openlead.db.engine import create_database
+    from openlead.sending.runner import run_dispatcher
+    from openlead.vault import Vault, load_master_secret
+
+    settings = _settings(database_url)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+
+    async def run() -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        database = create_database(settings.database_url)
+        vault = Vault(load_master_secret(settings.secret_key, settings.secret_dir))
+        try:
+            await run_dispatcher(database, vault, settings, stopping)
+        finally:
+            await database.dispose()
+
+    typer.echo("openlead worker sending; stop it with Ctrl-C.", err=True)
+    asyncio.run(run())
 
 
 @accounts_app.command("create")

@@ -8,7 +8,7 @@ are computed when read, from the lists, so a new block shows at once on every le
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    case,
     cast,
     delete,
     exists,
@@ -450,3 +451,64 @@ async def export_columns(
         await asyncio.wait([pending])
         if not pending.cancelled():
             pending.exception()
+
+
+# --- holds: a sequence that waits for a reason ----------------------------------------------
+
+
+async def hold_addresses(
+    conn: AsyncConnection, account_id: int, emails: list[str], domains: list[str], reason: str
+) -> None:
+    """Stop the unfinished sequences of these addresses (and domains) in every campaign."""
+    matches = []
+    if emails:
+        matches.append(leads.c.email.in_(emails))
+    if domains:
+        matches.append(leads.c.email_domain.in_(domains))
+    if not matches:
+        return
+    hit = select(leads.c.id).where(leads.c.account_id == account_id, or_(*matches))
+    await conn.execute(
+        update(campaign_leads)
+        .where(
+            campaign_leads.c.account_id == account_id,
+            campaign_leads.c.lead_id.in_(hit),
+            campaign_leads.c.next_seq.is_not(None),
+        )
+        .values(hold=reason, next_send_at=None)
+    )
+
+
+async def lift_holds(
+    conn: AsyncConnection,
+    account_id: int,
+    reason: str,
+    now: datetime,
+    emails: Sequence[str] = (),
+    domains: Sequence[str] = (),
+    lead_id: int | None = None,
+    campaign_id: int | None = None,
+) -> None:
+    """Make held leads due again (the sender then decides afresh)."""
+    conditions = [campaign_leads.c.account_id == account_id, campaign_leads.c.hold == reason]
+    if campaign_id is not None:
+        conditions.append(campaign_leads.c.campaign_id == campaign_id)
+    if lead_id is not None:
+        conditions.append(campaign_leads.c.lead_id == lead_id)
+    if emails or domains:
+        matches = []
+        if emails:
+            matches.append(leads.c.email.in_(list(emails)))
+        if domains:
+            matches.append(leads.c.email_domain.in_(list(domains)))
+        hit = select(leads.c.id).where(leads.c.account_id == account_id, or_(*matches))
+        conditions.append(campaign_leads.c.lead_id.in_(hit))
+    await conn.execute(
+        update(campaign_leads)
+        .where(*conditions)
+        .values(
+            hold=None,
+            # A lead that never had an email goes back among the fresh ones.
+            next_send_at=case((campaign_leads.c.next_seq == 1, None), else_=now),
+        )
+    )

@@ -9,7 +9,7 @@ from openlead.addresses import normalise_email
 from openlead.campaign_leads import repository as campaign_leads
 from openlead.clock import utcnow
 from openlead.leads import importer, repository
-from openlead.leads.lifecycle import EventType, LeadStatus
+from openlead.leads.lifecycle import HOLD_MISSING, EventType, LeadStatus
 from openlead.leads.schemas import (
     PROFILE_FIELDS,
     ImportRequest,
@@ -90,9 +90,12 @@ async def update_profile(
         f: getattr(patch, f) for f in PROFILE_FIELDS if getattr(patch, f) is not None
     }
     custom = {k: v for k, v in (patch.custom_fields or {}).items() if v is not None}
-    row = await repository.update_profile(conn, account_id, lead_id, fields, custom, utcnow())
+    now = utcnow()
+    row = await repository.update_profile(conn, account_id, lead_id, fields, custom, now)
     if row is None:
         raise NotFound("Lead")
+    # A sequence that waited for a value may go on; the sender renders it afresh.
+    await campaign_leads.lift_holds(conn, account_id, HOLD_MISSING, now, lead_id=lead_id)
     return row
 
 

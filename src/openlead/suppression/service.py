@@ -16,6 +16,9 @@ from openlead.suppression.repository import DOMAIN, EMAIL
 from openlead.web.errors import NotFound
 from openlead.web.pagination import Page
 
+# Why a lead's sequence waits when its address is on a list (campaign_leads.hold).
+HOLD = "suppressed"
+
 
 @dataclass(frozen=True)
 class Suppressed:
@@ -74,14 +77,11 @@ async def block(
     entries, invalid = _classify(emails, domains)
     now = utcnow()
     added = await repository.insert_blocks(conn, account_id, entries, source, now)
-    await campaign_leads.record_blocked(
-        conn,
-        account_id,
-        [value for kind, value in added if kind == EMAIL],
-        [value for kind, value in added if kind == DOMAIN],
-        source,
-        now,
-    )
+    emails = [value for kind, value in added if kind == EMAIL]
+    domains = [value for kind, value in added if kind == DOMAIN]
+    await campaign_leads.record_blocked(conn, account_id, emails, domains, source, now)
+    # Their unfinished sequences stop; the sender checks the list again before every email.
+    await campaign_leads.hold_addresses(conn, account_id, emails, domains, HOLD)
     return BlockOutcome(len(added), len(entries) - len(added), invalid)
 
 
@@ -106,8 +106,16 @@ async def list_unsubscribes(
 
 
 async def unblock(conn: AsyncConnection, account_id: int, entry_id: int) -> None:
-    if not await repository.delete_block(conn, account_id, entry_id):
+    """Take an entry off the block list; sequences it held may go on (the sender looks at the
+    lists again before every email)."""
+    entry = await repository.delete_block(conn, account_id, entry_id)
+    if entry is None:
         raise NotFound("Block list entry")
+    kind, value = entry
+    emails, domains = ([value], []) if kind == EMAIL else ([], [value])
+    await campaign_leads.lift_holds(
+        conn, account_id, HOLD, utcnow(), emails=emails, domains=domains
+    )
 
 
 async def unsubscribe(conn: AsyncConnection, account_id: int, email: str, source: str) -> bool:
@@ -116,5 +124,7 @@ async def unsubscribe(conn: AsyncConnection, account_id: int, email: str, source
 
 
 async def resubscribe(conn: AsyncConnection, account_id: int, entry_id: int) -> None:
-    if not await repository.delete_unsubscribe(conn, account_id, entry_id):
+    email = await repository.delete_unsubscribe(conn, account_id, entry_id)
+    if email is None:
         raise NotFound("Unsubscribe entry")
+    await campaign_leads.lift_holds(conn, account_id, HOLD, utcnow(), emails=[email])

@@ -1,0 +1,142 @@
+"""The dispatcher's writes, committed in groups.
+
+Every message needs one write that must be durable before its content goes to the SMTP server
+(the "sending" mark), and a few that may follow later (the outcome, the lead's next step, the
+events). Each mailbox's session waits for its own mark; many sessions run at once, so their
+marks and everybody's outcomes share one transaction: one commit serves them all.
+
+An operation is a coroutine function of the transaction's connection. ``run`` waits for the
+commit that holds it and returns its result; ``post`` does not wait (``drain`` does, for all of
+them). Should a group fail, each of its operations is tried again in a transaction of its own,
+so one bad operation cannot take the others down with it.
+
+Writes to the rows every worker contends for (a mailbox's and a campaign's counters) are kept
+back to the end of each transaction and made in one order, campaigns then mailboxes, by id:
+the order the claim takes its locks in, so two transactions never wait for each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openlead.db.engine import Database
+from openlead.sending import repository
+
+log = logging.getLogger("openlead.sending")
+
+
+@dataclass
+class Returns:
+    """Reservations given back in one transaction: (account, id, day) → count."""
+
+    mailboxes: dict[tuple[int, int, str], int] = field(default_factory=lambda: defaultdict(int))
+    new_leads: dict[tuple[int, int, str], int] = field(default_factory=lambda: defaultdict(int))
+
+    def mailbox(self, account_id: int, mailbox_id: int, day: str, count: int = 1) -> None:
+        self.mailboxes[(account_id, mailbox_id, day)] += count
+
+    def new_lead(self, account_id: int, campaign_id: int, day: str, count: int = 1) -> None:
+        self.new_leads[(account_id, campaign_id, day)] += count
+
+    async def apply(self, conn: AsyncConnection) -> None:
+        for (account_id, campaign_id, day), count in sorted(self.new_leads.items()):
+            await repository.return_new_leads(conn, account_id, campaign_id, day, count)
+        for (account_id, mailbox_id, day), count in sorted(self.mailboxes.items()):
+            await repository.return_to_mailbox(conn, account_id, mailbox_id, day, count)
+
+
+Operation = Callable[[AsyncConnection, Returns], Awaitable[Any]]
+
+
+@dataclass
+class _Entry:
+    operation: Operation
+    done: asyncio.Future[Any]
+
+
+class Journal:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._queue: list[_Entry] = []
+        self._wake = asyncio.Event()
+        self._pending: set[asyncio.Future[Any]] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def _submit(self, operation: Operation) -> asyncio.Future[Any]:
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Entry(operation, done))
+        self._pending.add(done)
+        done.add_done_callback(self._pending.discard)
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush_forever())
+        return done
+
+    async def run(self, operation: Operation) -> Any:
+        """Do ``operation`` in the next group; its result once that group has committed."""
+        return await self._submit(operation)
+
+    def post(self, operation: Operation) -> None:
+        """Do ``operation`` in the next group, without waiting for it."""
+        self._submit(operation).add_done_callback(_log_failure)
+
+    async def drain(self) -> None:
+        """Wait until everything submitted so far has committed (or failed)."""
+        while self._pending:
+            await asyncio.wait(set(self._pending))
+
+    async def close(self) -> None:
+        await self.drain()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            group, self._queue = self._queue, []
+            if group:
+                await self._commit(group)
+
+    async def _commit(self, group: list[_Entry]) -> None:
+        try:
+            results = await self._transaction([entry.operation for entry in group])
+        except Exception as exc:
+            if len(group) == 1:
+                _settle(group[0], error=exc)
+                return
+            log.warning("a group of %d writes failed; trying each alone", len(group))
+            for entry in group:
+                await self._commit([entry])
+            return
+        for entry, result in zip(group, results, strict=True):
+            _settle(entry, result=result)
+
+    async def _transaction(self, operations: list[Operation]) -> list[Any]:
+        returns = Returns()
+        async with self._database.write() as conn:
+            results = [await operation(conn, returns) for operation in operations]
+            await returns.apply(conn)
+        return results
+
+
+def _settle(entry: _Entry, result: Any = None, error: BaseException | None = None) -> None:
+    if entry.done.done():
+        return
+    if error is not None:
+        entry.done.set_exception(error)
+    else:
+        entry.done.set_result(result)
+
+
+def _log_failure(done: asyncio.Future[Any]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("a dispatcher write failed", exc_info=done.exception())
