@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -38,9 +39,9 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
         terminalreporter.line(f"PostgreSQL tests did not run: {_pg_problem[0]}", red=True)
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
+@contextmanager
+def _database(backend: str, tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    if backend == "sqlite":
         path = tmp_path_factory.mktemp("sqlite") / "openlead.db"
         yield f"sqlite+aiosqlite:///{path}"
         return
@@ -53,8 +54,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[s
         drop_pg_database(name)
 
 
-@pytest.fixture(scope="session")
-def server(database_url: str, tmp_path_factory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+@contextmanager
+def _serving(database_url: str, tmp_path_factory, **env: str) -> Iterator[Server]:  # type: ignore[no-untyped-def]
     backend = "postgres" if database_url.startswith("postgresql") else "sqlite"
     log_path = tmp_path_factory.mktemp(f"server-{backend}") / "server.log"
     instance = Server(
@@ -63,12 +64,37 @@ def server(database_url: str, tmp_path_factory) -> Iterator[Server]:  # type: ig
         port=free_port(),
         key="ol_bootstrap_" + secrets.token_urlsafe(24),
         log_path=log_path,
+        env=env,
     )
     instance.start()
     try:
         yield instance
     finally:
         instance.stop()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    with _database(request.param, tmp_path_factory) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str, tmp_path_factory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+    """A real ``openlead serve``, its dispatcher running as it does by default."""
+    with _serving(database_url, tmp_path_factory) as instance:
+        yield instance
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def quiet_server(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+    """A real server on a database of its own, with no dispatcher: the test runs the
+    dispatcher's ticks itself, at the moments it chooses."""
+    with (
+        _database(request.param, tmp_path_factory) as url,
+        _serving(url, tmp_path_factory, OPENLEAD_SENDER="false") as instance,
+    ):
+        yield instance
 
 
 @pytest.fixture

@@ -48,7 +48,9 @@ class Received:
 class _Handler:
     sink: SmtpSink
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802, E501
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
         address = address.lower()
         if address in self.sink.refuse:
             return "550 5.1.1 No such user here"
@@ -57,7 +59,7 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.sink.data_delay:
             await asyncio.sleep(self.sink.data_delay)
         message = message_from_bytes(envelope.content, policy=policy.default)
@@ -80,7 +82,9 @@ class SmtpSink:
     lock: threading.Lock = field(default_factory=threading.Lock)
     _controller: Controller | None = None
 
-    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:  # noqa: E501
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
         ok = (
             isinstance(data, LoginPassword)
             and data.login.decode() == self.user

@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from openlead.web.numbers import Integer, integer
 from openlead.web.text import NAME, line, text
 
 # Checked as sent (so the published schema is exactly what is accepted), then trimmed.
@@ -24,7 +25,7 @@ class CampaignCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: CampaignName
-    client_id: int | None = None  # compat: SmartLead's agency client; accepted, not used yet
+    client_id: Integer | None = None  # compat: SmartLead's agency client; accepted, not used yet
 
 
 class CampaignSchedule(BaseModel):
@@ -33,12 +34,12 @@ class CampaignSchedule(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     timezone: line(64)
-    days_of_the_week: list[Annotated[int, Field(ge=0, le=6)]] = Field(min_length=1, max_length=7)
+    days_of_the_week: list[integer(0, 6)] = Field(min_length=1, max_length=7)
     start_hour: Clock
     end_hour: Clock
     # Minutes between two emails of one mailbox.
-    min_time_btw_emails: Annotated[int, Field(ge=0, le=1440)] = 10
-    max_new_leads_per_day: Annotated[int, Field(ge=0, le=1_000_000)] = 100
+    min_time_btw_emails: integer(0, 1440) = 10
+    max_new_leads_per_day: integer(0, 1_000_000) = 100
     # No email before this moment (ISO-8601 with an offset or Z); null: as soon as started.
     schedule_start_time: line(40) | None = None
 
@@ -53,8 +54,8 @@ class CampaignSettings(BaseModel):
     unsubscribe_text: text(1000) | None = None
     send_as_plain_text: bool | None = None
     # SmartLead's, accepted and not used (docs/sending.md).
-    follow_up_percentage: int | None = None
-    client_id: int | None = None
+    follow_up_percentage: Integer | None = None
+    client_id: Integer | None = None
     enable_ai_esp_matching: bool | None = None
 
 

@@ -27,7 +27,7 @@ POLICY = SMTP.clone(max_line_length=998)
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
 _HTML_TAG = re.compile(
-    r"<\s*/?\s*(html|body|p|div|br|a|span|table|tr|td|b|i|u|strong|em|ul|ol|li|h[1-6]|img|font"
+    r"</?(html|body|p|div|br|a|span|table|tr|td|b|i|u|strong|em|ul|ol|li|h[1-6]|img|font"
     r"|center|blockquote|hr)\b",
     re.IGNORECASE,
 )

@@ -6,13 +6,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from openlead.web.numbers import MAX_BODY_ID, Integer, integer
 from openlead.web.text import NAME, line
 
 # A host name or an IP address, as a resolver takes it: nothing that could carry a second
 # command or header.
 HOST_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9.\-]{0,252}[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]{2,45}\]?$"
 Host = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=HOST_PATTERN)]
-Port = Annotated[int, Field(ge=1, le=65535)]
+Port = integer(1, 65535)
 MAX_DAILY_CAP = 100_000
 
 
@@ -27,7 +28,7 @@ class EmailAccountSave(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    id: Annotated[int, Field(ge=1, le=2**62)] | None = None
+    id: integer(1, MAX_BODY_ID) | None = None
     from_name: Annotated[str, StringConstraints(max_length=320, pattern=NAME)]
     from_email: line(320)
     user_name: line(320)
@@ -37,13 +38,13 @@ class EmailAccountSave(BaseModel):
     smtp_security: SmtpSecurity = "STARTTLS"
     imap_host: Host | None = None
     imap_port: Port | None = None
-    max_email_per_day: Annotated[int, Field(ge=1, le=MAX_DAILY_CAP)] = 100
+    max_email_per_day: integer(1, MAX_DAILY_CAP) = 100
     # SmartLead's fields that openlead accepts and does not use (docs/sending.md).
-    client_id: int | None = None
+    client_id: Integer | None = None
     warmup_enabled: bool | None = None
-    total_warmup_per_day: int | None = None
-    daily_rampup: int | None = None
-    reply_rate_percentage: int | None = None
+    total_warmup_per_day: Integer | None = None
+    daily_rampup: Integer | None = None
+    reply_rate_percentage: Integer | None = None
     custom_tracking_url: line(2000) | None = None
     bcc: line(320) | None = None
     signature: line(10_000) | None = None
@@ -91,9 +92,7 @@ class ConnectionTest(BaseModel):
 class CampaignEmailAccounts(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    email_account_ids: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(
-        min_length=1, max_length=1000
-    )
+    email_account_ids: list[integer(1, MAX_BODY_ID)] = Field(min_length=1, max_length=1000)
 
 
 class CampaignEmailAccountList(BaseModel):

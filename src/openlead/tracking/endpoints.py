@@ -45,27 +45,35 @@ def _page(message: str) -> HTMLResponse:
     return HTMLResponse(body, headers=NO_STORE)
 
 
-@router.get("/u/{token}", response_class=HTMLResponse)
+# Declared per route rather than with ``response_class``, which would document the errors'
+# JSON as that type too.
+_HTML = {200: {"content": {"text/html": {}}, "description": "A page for the reader"}}
+_GIF = {200: {"content": {"image/gif": {}}, "description": "A transparent 1x1 GIF"}}
+_REDIRECT = {302: {"description": "To the link of the email", "content": {}}}
+_EMPTY = {200: {"description": "Unsubscribed", "content": {}}}
+
+
+@router.get("/u/{token}", responses=_HTML)
 async def unsubscribe_page(token: TokenText, request: Request, conn: WriteConn) -> HTMLResponse:
     """The footer's link: unsubscribes the address from every campaign of the sender."""
     email = await service.unsubscribed(conn, _token(request, token, Purpose.UNSUBSCRIBE).email)
     return _page(f"{email} is unsubscribed and will not receive further emails from us.")
 
 
-@router.post("/u/{token}")
+@router.post("/u/{token}", responses=_EMPTY)
 async def unsubscribe_one_click(token: TokenText, request: Request, conn: WriteConn) -> Response:
     """RFC 8058 one-click unsubscribe (the mail client posts ``List-Unsubscribe=One-Click``)."""
     await service.unsubscribed(conn, _token(request, token, Purpose.UNSUBSCRIBE).email)
     return Response(status_code=200, headers=NO_STORE)
 
 
-@router.get("/t/o/{token}", response_class=Response)
+@router.get("/t/o/{token}", responses=_GIF)
 async def open_pixel(token: TokenText, request: Request, conn: WriteConn) -> Response:
     await service.opened(conn, _token(request, token, Purpose.OPEN).email)
     return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
 
 
-@router.get("/t/c/{token}", response_class=RedirectResponse, status_code=302)
+@router.get("/t/c/{token}", status_code=302, responses=_REDIRECT)
 async def click(token: TokenText, request: Request, conn: WriteConn) -> RedirectResponse:
     """Redirects to the link of that email the token names, and to nothing else."""
     parsed = _token(request, token, Purpose.CLICK)
