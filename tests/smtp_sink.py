@@ -48,7 +48,7 @@ class Received:
 class _Handler:
     sink: SmtpSink
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802, E501
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: E501
         address = address.lower()
         if address in self.sink.refuse:
             return "550 5.1.1 No such user here"
@@ -57,7 +57,7 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.sink.data_delay:
             await asyncio.sleep(self.sink.data_delay)
         message = message_from_bytes(envelope.content, policy=policy.default)
