@@ -303,3 +303,32 @@ def test_status_changes(api, sink):
     refused = change("START")
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "campaign_stopped"
     assert api.get(f"/campaigns/{campaign}").json()["status"] == "STOPPED"
+
+
+def test_a_mailbox_without_a_login(api, sink):
+    saved = _save(api, {**sink.mailbox("relay@sender.example"), "password": ""})
+    assert saved["has_password"] is False
+    assert _save(api, sink.mailbox("login@sender.example"))["has_password"] is True
+
+
+def test_a_host_that_is_not_one_is_refused_in_words(api, sink):
+    response = api.post("/email-accounts/save", json={**sink.mailbox(), "smtp_host": "bad host"})
+    assert _error(response) == "invalid_request"
+    message = response.json()["error"]["message"]
+    assert (
+        message
+        == "'smtp_host': must be a host name (letters, digits, dots and hyphens) or an IP address."
+    )
+
+
+def test_a_campaigns_mailboxes_come_in_pages(api, sink):
+    ids = [_save(api, sink.mailbox(f"p{i}@sender.example"))["id"] for i in range(3)]
+    campaign = api.campaign()
+    api.post(f"/campaigns/{campaign}/email-accounts", json={"email_account_ids": ids})
+    first = api.get(f"/campaigns/{campaign}/email-accounts", params={"limit": 2}).json()
+    assert [m["id"] for m in first["email_accounts"]] == ids[:2]
+    assert first["next_cursor"] == str(ids[1])
+    rest = api.get(
+        f"/campaigns/{campaign}/email-accounts", params={"after": first["next_cursor"]}
+    ).json()
+    assert [m["id"] for m in rest["email_accounts"]] == ids[2:] and rest["next_cursor"] is None

@@ -5,14 +5,12 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from openlead.web.numbers import Integer, integer
-from openlead.web.text import NAME, line, text
+from openlead.web.text import CLOCK, NAME, line, text
 
 # Checked as sent (so the published schema is exactly what is accepted), then trimmed.
 CampaignName = Annotated[
     str, StringConstraints(min_length=1, max_length=255, pattern=NAME), AfterValidator(str.strip)
 ]
-# "HH:MM", 00:00 to 23:59, or 24:00 for the end of the day.
-CLOCK = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
 Clock = Annotated[str, StringConstraints(pattern=CLOCK)]
 TrackSetting = Literal[
     "DONT_TRACK_EMAIL_OPEN", "DONT_TRACK_LINK_CLICK", "DONT_TRACK_REPLY_TO_AN_EMAIL"

@@ -534,8 +534,17 @@ class Client(_Base):
             ops.add_campaign_email_accounts(self.retry, campaign_id, email_account_ids)
         )
 
-    def list_campaign_email_accounts(self, campaign_id: int) -> CampaignEmailAccountList:
-        return self._run(ops.list_campaign_email_accounts(self.retry, campaign_id))
+    def list_campaign_email_accounts(
+        self,
+        campaign_id: int,
+        *,
+        offset: int | None = None,
+        limit: int | None = None,
+        after: int | str | None = None,
+    ) -> CampaignEmailAccountList:
+        return self._run(
+            ops.list_campaign_email_accounts(self.retry, campaign_id, offset, limit, after)
+        )
 
     def remove_campaign_email_accounts(
         self, campaign_id: int, email_account_ids: Iterable[int]
@@ -988,8 +997,17 @@ class AsyncClient(_Base):
             ops.add_campaign_email_accounts(self.retry, campaign_id, email_account_ids)
         )
 
-    async def list_campaign_email_accounts(self, campaign_id: int) -> CampaignEmailAccountList:
-        return await self._run(ops.list_campaign_email_accounts(self.retry, campaign_id))
+    async def list_campaign_email_accounts(
+        self,
+        campaign_id: int,
+        *,
+        offset: int | None = None,
+        limit: int | None = None,
+        after: int | str | None = None,
+    ) -> CampaignEmailAccountList:
+        return await self._run(
+            ops.list_campaign_email_accounts(self.retry, campaign_id, offset, limit, after)
+        )
 
     async def remove_campaign_email_accounts(
         self, campaign_id: int, email_account_ids: Iterable[int]

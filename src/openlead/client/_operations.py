@@ -496,14 +496,21 @@ def test_email_account(policy: RetryPolicy, email_account_id: int) -> Operation[
 
 
 def _campaign_email_accounts(
-    method: str, campaign_id: int, email_account_ids: Iterable[int] | None = None
+    method: str,
+    campaign_id: int,
+    email_account_ids: Iterable[int] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> ApiRequest:
     body = None
     if email_account_ids is not None:
         body = {"email_account_ids": [int(i) for i in email_account_ids]}
     # Adding or removing a mailbox twice is the same as once: all three are safe to repeat.
     return ApiRequest(
-        method, f"/campaigns/{int(campaign_id)}/email-accounts", json=body, idempotent=True
+        method,
+        f"/campaigns/{int(campaign_id)}/email-accounts",
+        json=body,
+        params=params,
+        idempotent=True,
     )
 
 
@@ -517,9 +524,14 @@ def add_campaign_email_accounts(
 
 @route("GET", "/campaigns/{campaign_id}/email-accounts")
 def list_campaign_email_accounts(
-    policy: RetryPolicy, campaign_id: int
+    policy: RetryPolicy,
+    campaign_id: int,
+    offset: int | None = None,
+    limit: int | None = None,
+    after: int | str | None = None,
 ) -> Operation[CampaignEmailAccountList]:
-    return call(_campaign_email_accounts("GET", campaign_id), policy, CampaignEmailAccountList)
+    request = _campaign_email_accounts("GET", campaign_id, params=_page(offset, limit, after))
+    return call(request, policy, CampaignEmailAccountList)
 
 
 @route("DELETE", "/campaigns/{campaign_id}/email-accounts")

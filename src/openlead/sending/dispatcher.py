@@ -44,6 +44,7 @@ from openlead.config import Settings
 from openlead.db.engine import Database
 from openlead.leads.lifecycle import HOLD_MISSING, HOLD_RENDER, EventType, LeadStatus
 from openlead.sending import compose, repository, smtp
+from openlead.sending import service as mailboxes
 from openlead.sending.journal import Journal, Returns
 from openlead.sending.repository import DELIVERED, SENDABLE, SENDING
 from openlead.sending.schedule import Schedule, as_utc, utc_day
@@ -236,7 +237,7 @@ class Dispatcher:
 
     def _mailbox(self, row: Row, now: datetime) -> Mailbox | None:
         try:
-            password = self.vault.decrypt(row.password_encrypted)
+            config = mailboxes.mailbox_config(row, self.vault, self.settings.smtp_timeout_seconds)
         except VaultError:
             log.error("mailbox %s: its password cannot be decrypted with this secret key", row.id)
             return None
@@ -245,14 +246,7 @@ class Dispatcher:
             id=row.id,
             from_name=row.from_name,
             from_email=row.from_email,
-            config=smtp.MailboxConfig(
-                host=row.smtp_host,
-                port=row.smtp_port,
-                security=row.smtp_security,
-                user_name=row.user_name,
-                password=password,
-                timeout=self.settings.smtp_timeout_seconds,
-            ),
+            config=config,
             failing=row.state != "OK",
             failures=row.failures,
             day=utc_day(now),

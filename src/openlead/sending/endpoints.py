@@ -22,7 +22,7 @@ from openlead.sending.schemas import (
 from openlead.vault import Vault
 from openlead.web.deps import AccountId, ReadConn, WriteConn
 from openlead.web.ids import ObjectId
-from openlead.web.pagination import PageParams
+from openlead.web.pagination import Page, PageParams
 
 router = APIRouter(tags=["email accounts"])
 
@@ -113,26 +113,36 @@ async def test_email_account(
     return result
 
 
-@router.post(
-    "/campaigns/{campaign_id:int}/email-accounts", response_model=CampaignEmailAccountList
-)
+def _campaign_page(campaign_id: int, rows: list[Row], page: Page) -> CampaignEmailAccountList:
+    return CampaignEmailAccountList(
+        campaign_id=campaign_id,
+        email_accounts=[email_account(r) for r in rows],
+        offset=page.offset,
+        limit=page.limit,
+        next_cursor=page.next_cursor([r.id for r in rows]),
+    )
+
+
+# A change answers the first page of the campaign's mailboxes as they are afterwards.
+FIRST_PAGE = Page(offset=0, limit=100, after=None)
+
+
+@router.post("/campaigns/{campaign_id:int}/email-accounts", response_model=CampaignEmailAccountList)
 async def add_campaign_email_accounts(
     campaign_id: ObjectId, body: CampaignEmailAccounts, account_id: AccountId, conn: WriteConn
 ) -> CampaignEmailAccountList:
-    rows = await service.attach(conn, account_id, campaign_id, body.email_account_ids)
-    return CampaignEmailAccountList(
-        campaign_id=campaign_id, email_accounts=[email_account(r) for r in rows]
-    )
+    """Send the campaign from these mailboxes too (ones already attached stay)."""
+    ids = body.email_account_ids
+    rows = await service.attach(conn, account_id, campaign_id, ids, FIRST_PAGE)
+    return _campaign_page(campaign_id, rows, FIRST_PAGE)
 
 
 @router.get("/campaigns/{campaign_id:int}/email-accounts", response_model=CampaignEmailAccountList)
 async def list_campaign_email_accounts(
-    campaign_id: ObjectId, account_id: AccountId, conn: ReadConn
+    campaign_id: ObjectId, account_id: AccountId, conn: ReadConn, page: PageParams
 ) -> CampaignEmailAccountList:
-    rows = await service.of_campaign(conn, account_id, campaign_id)
-    return CampaignEmailAccountList(
-        campaign_id=campaign_id, email_accounts=[email_account(r) for r in rows]
-    )
+    rows = await service.of_campaign(conn, account_id, campaign_id, page)
+    return _campaign_page(campaign_id, rows, page)
 
 
 @router.delete(
@@ -142,7 +152,6 @@ async def remove_campaign_email_accounts(
     campaign_id: ObjectId, body: CampaignEmailAccounts, account_id: AccountId, conn: WriteConn
 ) -> CampaignEmailAccountList:
     """Take mailboxes off the campaign (SmartLead's shape: the ids in the body)."""
-    rows = await service.detach(conn, account_id, campaign_id, body.email_account_ids)
-    return CampaignEmailAccountList(
-        campaign_id=campaign_id, email_accounts=[email_account(r) for r in rows]
-    )
+    ids = body.email_account_ids
+    rows = await service.detach(conn, account_id, campaign_id, ids, FIRST_PAGE)
+    return _campaign_page(campaign_id, rows, FIRST_PAGE)

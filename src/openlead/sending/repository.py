@@ -161,10 +161,8 @@ async def unassign_leads(
     await conn.execute(update(campaign_leads).where(*conditions).values(email_account_id=None))
 
 
-async def campaign_email_accounts_of(
-    conn: AsyncConnection, account_id: int, campaign_id: int
-) -> list[Row]:
-    query = (
+def _campaign_mailboxes(account_id: int, campaign_id: int) -> Any:
+    return (
         select(email_accounts)
         .join(
             campaign_email_accounts,
@@ -179,6 +177,17 @@ async def campaign_email_accounts_of(
         )
         .order_by(email_accounts.c.id)
     )
+
+
+async def campaign_email_accounts_of(
+    conn: AsyncConnection, account_id: int, campaign_id: int, page: Page | None = None
+) -> list[Row]:
+    """The campaign's mailboxes in id order (a page of them, when ``page`` is given)."""
+    query = _campaign_mailboxes(account_id, campaign_id)
+    if page is not None:
+        if page.after is not None:
+            query = query.where(email_accounts.c.id > page.after)
+        query = query.offset(page.offset).limit(page.limit)
     return list((await conn.execute(query)).all())
 
 
@@ -230,21 +239,7 @@ async def lock_campaign_mailboxes(
     conn: AsyncConnection, account_id: int, campaign_id: int
 ) -> list[Row]:
     """The campaign's mailboxes, held (in id order, as every writer takes them) on PostgreSQL."""
-    query = (
-        select(email_accounts)
-        .join(
-            campaign_email_accounts,
-            and_(
-                campaign_email_accounts.c.account_id == email_accounts.c.account_id,
-                campaign_email_accounts.c.email_account_id == email_accounts.c.id,
-            ),
-        )
-        .where(
-            campaign_email_accounts.c.account_id == account_id,
-            campaign_email_accounts.c.campaign_id == campaign_id,
-        )
-        .order_by(email_accounts.c.id)
-    )
+    query = _campaign_mailboxes(account_id, campaign_id)
     if is_postgres(conn):
         query = query.with_for_update(of=email_accounts)
     return list((await conn.execute(query)).all())

@@ -7,12 +7,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from openlead.web.numbers import MAX_BODY_ID, Integer, integer
-from openlead.web.text import NAME, line
+from openlead.web.text import HOST, NAME, line
 
-# A host name or an IP address, as a resolver takes it: nothing that could carry a second
-# command or header.
-HOST_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9.\-]{0,252}[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]{2,45}\]?$"
-Host = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=HOST_PATTERN)]
+Host = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=HOST)]
 Port = integer(1, 65535)
 MAX_DAILY_CAP = 100_000
 
@@ -96,8 +93,13 @@ class CampaignEmailAccounts(BaseModel):
 
 
 class CampaignEmailAccountList(BaseModel):
+    """A page of the campaign's mailboxes (after a change: the first page)."""
+
     campaign_id: int
     email_accounts: list[EmailAccount]
+    offset: int
+    limit: int
+    next_cursor: str | None
 
 
 class Deleted(BaseModel):

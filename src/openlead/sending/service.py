@@ -37,13 +37,12 @@ def _values(body: EmailAccountSave, vault: Vault) -> dict[str, Any]:
     values["from_name"] = body.from_name.strip()
     values["from_email"] = from_email
     if body.password is not None:
-        values["password_encrypted"] = vault.encrypt(body.password)
+        # An empty password (a server that takes mail without a login) has nothing to hide.
+        values["password_encrypted"] = vault.encrypt(body.password) if body.password else ""
     return values
 
 
-async def save(
-    conn: AsyncConnection, vault: Vault, account_id: int, body: EmailAccountSave
-) -> Row:
+async def save(conn: AsyncConnection, vault: Vault, account_id: int, body: EmailAccountSave) -> Row:
     """Create a mailbox, or update the one ``body.id`` names (a missing password is kept)."""
     values = _values(body, vault)
     other = await repository.email_account_by_address(conn, account_id, values["from_email"])
@@ -91,12 +90,15 @@ async def delete(conn: AsyncConnection, account_id: int, mailbox_id: int) -> Non
 
 
 def mailbox_config(row: Row, vault: Vault, timeout: float) -> smtp.MailboxConfig:
+    """How to reach and log in to a mailbox; ``VaultError`` when its password cannot be
+    decrypted with this installation's key."""
+    stored = row.password_encrypted
     return smtp.MailboxConfig(
         host=row.smtp_host,
         port=row.smtp_port,
         security=row.smtp_security,
         user_name=row.user_name,
-        password=vault.decrypt(row.password_encrypted),
+        password=vault.decrypt(stored) if stored else "",
         timeout=timeout,
     )
 
@@ -137,25 +139,28 @@ async def _known(conn: AsyncConnection, account_id: int, mailbox_ids: list[int])
 
 
 async def attach(
-    conn: AsyncConnection, account_id: int, campaign_id: int, mailbox_ids: list[int]
+    conn: AsyncConnection, account_id: int, campaign_id: int, mailbox_ids: list[int], page: Page
 ) -> list[Row]:
+    """Send the campaign from these mailboxes too; a page of its mailboxes afterwards."""
     await campaigns.get(conn, account_id, campaign_id)
     wanted = await _known(conn, account_id, mailbox_ids)
     await repository.attach_email_accounts(conn, account_id, campaign_id, wanted, utcnow())
-    return await repository.campaign_email_accounts_of(conn, account_id, campaign_id)
+    return await repository.campaign_email_accounts_of(conn, account_id, campaign_id, page)
 
 
-async def of_campaign(conn: AsyncConnection, account_id: int, campaign_id: int) -> list[Row]:
+async def of_campaign(
+    conn: AsyncConnection, account_id: int, campaign_id: int, page: Page
+) -> list[Row]:
     await campaigns.get(conn, account_id, campaign_id)
-    return await repository.campaign_email_accounts_of(conn, account_id, campaign_id)
+    return await repository.campaign_email_accounts_of(conn, account_id, campaign_id, page)
 
 
 async def detach(
-    conn: AsyncConnection, account_id: int, campaign_id: int, mailbox_ids: list[int]
+    conn: AsyncConnection, account_id: int, campaign_id: int, mailbox_ids: list[int], page: Page
 ) -> list[Row]:
     """Take mailboxes off a campaign; its leads they were sending to get another one."""
     await campaigns.get(conn, account_id, campaign_id)
     wanted = await _known(conn, account_id, mailbox_ids)
     await repository.detach_email_accounts(conn, account_id, campaign_id, wanted)
     await repository.unassign_leads(conn, account_id, wanted, campaign_id)
-    return await repository.campaign_email_accounts_of(conn, account_id, campaign_id)
+    return await repository.campaign_email_accounts_of(conn, account_id, campaign_id, page)
