@@ -332,3 +332,12 @@ def test_a_campaigns_mailboxes_come_in_pages(api, sink):
         f"/campaigns/{campaign}/email-accounts", params={"after": first["next_cursor"]}
     ).json()
     assert [m["id"] for m in rest["email_accounts"]] == ids[2:] and rest["next_cursor"] is None
+
+
+def test_the_server_generated_its_secret_key_privately(api):
+    import os
+    import stat
+
+    path = api.server.log_path.parent / "secret.key"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert path.read_text().strip() not in api.server.log()
