@@ -229,8 +229,15 @@ class Dispatcher:
                 mailboxes[send.mailbox.id] = send.mailbox
         if not lanes:
             return 0
-        await asyncio.gather(*(self._lane(mailboxes[box], sends) for box, sends in lanes.items()))
+        outcomes = await asyncio.gather(
+            *(self._lane(mailboxes[box], sends) for box, sends in lanes.items()),
+            return_exceptions=True,
+        )
         await self.journal.drain()
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                # Its claimed leads are due again when their lease runs out; nothing is lost.
+                log.error("a mailbox's sends stopped", exc_info=outcome)
         return sum(len(sends) for sends in lanes.values())
 
     # --- claiming ---------------------------------------------------------------------------
@@ -385,9 +392,15 @@ class Dispatcher:
         returns = Returns()
         for lead_id, box, is_new in claimed:
             lead = profiles.get(lead_id)
-            if lead is None or lead.next_seq is None:
+            if lead is None:
                 continue
-            send = Send(plan, boxes[box], lead, lead.next_seq, lead.attempts, is_new)
+            send = Send(plan, boxes[box], lead, lead.next_seq or 0, lead.attempts, is_new)
+            if lead.next_seq is None:  # nothing left to send: not due any more
+                _give_back(send, returns)
+                await repository.release_mailbox_leads(
+                    conn, a, c, [lead_id], {"next_send_at": None}
+                )
+                continue
             this_step = next((m for m in earlier[lead_id] if m.seq_number == send.seq_number), None)
             if this_step is not None:
                 await self._settle_existing(conn, send, this_step, returns, now)
