@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from tests.smtp_sink import SmtpSink
 from tests.support import (
     Api,
     Server,
@@ -114,4 +115,25 @@ def other_api(server: Server) -> Iterator[Api]:
     try:
         yield client
     finally:
+        client.close()
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) that keeps what it accepts."""
+    instance = SmtpSink().start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def quiet(quiet_server: Server) -> Iterator[Api]:
+    """A fresh account on the server without a dispatcher. Its campaigns are stopped at the
+    end, so that no later test's ticks (which serve every account) send for them."""
+    client = Api(quiet_server, create_account(quiet_server.database_url))
+    try:
+        yield client
+    finally:
+        for listed in client.get("/campaigns").json():
+            client.post(f"/campaigns/{listed['id']}/status", json={"status": "STOPPED"})
         client.close()

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.sending_support import ALWAYS, TWO_STEPS
+from tests.sending_support import ALWAYS
+from tests.sending_support import campaign as ready_campaign
 from tests.smtp_sink import SmtpSink
 from tests.support import free_port, query
 
@@ -259,11 +260,7 @@ def test_start_names_every_reason_at_once(api):
 
 
 def test_start_counts_the_leads_missing_a_variable(api, sink):
-    campaign = api.campaign()
-    mailbox = _save(api, sink.mailbox())["id"]
-    api.post(f"/campaigns/{campaign}/email-accounts", json={"email_account_ids": [mailbox]})
-    api.post(f"/campaigns/{campaign}/schedule", json=ALWAYS)
-    api.post(f"/campaigns/{campaign}/sequences", json={"sequences": TWO_STEPS})
+    campaign = ready_campaign(api, [_save(api, sink.mailbox())["id"]], [], start=False)
     api.import_leads(
         campaign,
         [
@@ -281,11 +278,7 @@ def test_start_counts_the_leads_missing_a_variable(api, sink):
 
 
 def test_status_changes(api, sink):
-    campaign = api.campaign()
-    mailbox = _save(api, sink.mailbox())["id"]
-    api.post(f"/campaigns/{campaign}/email-accounts", json={"email_account_ids": [mailbox]})
-    api.post(f"/campaigns/{campaign}/schedule", json=ALWAYS)
-    api.post(f"/campaigns/{campaign}/sequences", json={"sequences": TWO_STEPS})
+    campaign = ready_campaign(api, [_save(api, sink.mailbox())["id"]], [], start=False)
 
     def change(status: str):  # type: ignore[no-untyped-def]
         return api.post(f"/campaigns/{campaign}/status", json={"status": status})

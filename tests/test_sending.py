@@ -5,9 +5,6 @@ backends. Most tests run the dispatcher's ticks themselves, at moments they choo
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-
-import pytest
 
 from tests.sending_support import (
     ALWAYS,
@@ -24,30 +21,10 @@ from tests.sending_support import (
     utc,
 )
 from tests.smtp_sink import SmtpSink
-from tests.support import Api, create_account, query
+from tests.support import Api, query
 
 # A Monday, in the middle of a UTC working day.
 MONDAY = utc(2031, 3, 3, 12, 0)
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def quiet(quiet_server) -> Iterator[Api]:  # type: ignore[no-untyped-def]
-    """A fresh account on the server without a dispatcher. Its campaigns are stopped at the
-    end, so that no later test's ticks (which serve every account) send for them."""
-    client = Api(quiet_server, create_account(quiet_server.database_url))
-    try:
-        yield client
-    finally:
-        for listed in client.get("/campaigns").json():
-            client.post(f"/campaigns/{listed['id']}/status", json={"status": "STOPPED"})
-        client.close()
 
 
 def _run(api: Api, now, ticks: int = 3) -> int:  # type: ignore[no-untyped-def]

@@ -4,7 +4,6 @@ real server on both backends; forged and altered tokens change nothing."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -25,27 +24,9 @@ from tests.sending_support import (
     vault_of,
 )
 from tests.smtp_sink import Received, SmtpSink
-from tests.support import Api, create_account
+from tests.support import Api
 
 MONDAY = utc(2031, 3, 3, 12, 0)
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def quiet(quiet_server) -> Iterator[Api]:  # type: ignore[no-untyped-def]
-    client = Api(quiet_server, create_account(quiet_server.database_url))
-    try:
-        yield client
-    finally:
-        for listed in client.get("/campaigns").json():
-            client.post(f"/campaigns/{listed['id']}/status", json={"status": "STOPPED"})
-        client.close()
 
 
 def _links(message: Received) -> dict[str, str]:
