@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -38,11 +39,10 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
         terminalreporter.line(f"PostgreSQL tests did not run: {_pg_problem[0]}", red=True)
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("sqlite") / "openlead.db"
-        yield f"sqlite+aiosqlite:///{path}"
+def _empty_database(backend: str, folder: Path) -> Iterator[str]:
+    """A new, empty database: a file in ``folder``, or a scratch PostgreSQL database."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{folder / 'openlead.db'}"
         return
     if _pg_problem:
         pytest.skip(f"PostgreSQL unreachable: {_pg_problem[0]}")
@@ -51,6 +51,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[s
         yield url
     finally:
         drop_pg_database(name)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    yield from _empty_database(request.param, tmp_path_factory.mktemp("sqlite"))
 
 
 @pytest.fixture(scope="session")
@@ -89,3 +94,10 @@ def other_api(server: Server) -> Iterator[Api]:
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the test's own on each backend: no session server sends from it
+    (the session's server runs its sender on ``database_url``)."""
+    yield from _empty_database(request.param, tmp_path)
