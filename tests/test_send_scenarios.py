@@ -66,6 +66,20 @@ def block_entry(machine: SendingMachine, kind: str, value: str) -> dict:
     return next(e for e in entries if (e["kind"], e["value"]) == (kind, value))
 
 
+def test_new_leads_given_back_count_again_when_sent(machine: SendingMachine) -> None:
+    """New leads claimed, then not sent (the campaign was paused before their turn), are given
+    back to the day's budget: when they go after all, they count against it again."""
+    machine.claim(minutes=0)  # two new leads, one per mailbox
+    machine.pause("ny")
+    machine.send_claimed(seconds=0)  # refused at the mark: the campaign is paused
+    checked(machine)
+    machine.start("ny")
+    for _ in range(3):
+        machine.minutes_pass(minutes=10, then_tick=True)
+        checked(machine)  # at most max_new step-1 emails a day
+    assert sum(1 for got in machine.env.sink.received() if "B1 " in got.text()) == NY.max_new
+
+
 def test_blocked_between_claim_and_send(machine: SendingMachine) -> None:
     machine.claim(minutes=0)
     machine.block(emails=[], domains=["alpha.example"])
