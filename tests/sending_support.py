@@ -67,7 +67,7 @@ def vault_for(data_dir: Path) -> Vault:
 def token_ref(vault: Vault, received: Received) -> tuple[int, int, int]:
     """(campaign, lead, step) of a received email, read from its signed List-Unsubscribe link
     (independent of the ``messages`` row)."""
-    header = str(received.message["List-Unsubscribe"])
+    header = str(received.headers["List-Unsubscribe"])
     token = read(vault, header.strip("<>").rsplit("/", 1)[-1], Purpose.UNSUBSCRIBE)
     assert token is not None, f"List-Unsubscribe is not a token this installation signed: {header}"
     ref = token.email
@@ -75,8 +75,8 @@ def token_ref(vault: Vault, received: Received) -> tuple[int, int, int]:
 
 
 def check_unsubscribe_headers(received: Received) -> None:
-    assert received.message["List-Unsubscribe"], f"no List-Unsubscribe: {received.message_id}"
-    assert str(received.message["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click", (
+    assert received.headers["List-Unsubscribe"], f"no List-Unsubscribe: {received.message_id}"
+    assert str(received.headers["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click", (
         f"no RFC 8058 List-Unsubscribe-Post: {received.message_id}"
     )
 
