@@ -7,6 +7,7 @@ import secrets
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -41,10 +42,10 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
 
 
 @contextmanager
-def _database(backend: str, tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def _database(backend: str, folder: Path) -> Iterator[str]:
+    """A new, empty database: a file in ``folder``, or a scratch PostgreSQL database."""
     if backend == "sqlite":
-        path = tmp_path_factory.mktemp("sqlite") / "openlead.db"
-        yield f"sqlite+aiosqlite:///{path}"
+        yield f"sqlite+aiosqlite:///{folder / 'openlead.db'}"
         return
     if _pg_problem:
         pytest.skip(f"PostgreSQL unreachable: {_pg_problem[0]}")
@@ -76,7 +77,7 @@ def _serving(database_url: str, tmp_path_factory, **env: str) -> Iterator[Server
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    with _database(request.param, tmp_path_factory) as url:
+    with _database(request.param, tmp_path_factory.mktemp("sqlite")) as url:
         yield url
 
 
@@ -92,7 +93,7 @@ def quiet_server(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[S
     """A real server on a database of its own, with no dispatcher: the test runs the
     dispatcher's ticks itself, at the moments it chooses."""
     with (
-        _database(request.param, tmp_path_factory) as url,
+        _database(request.param, tmp_path_factory.mktemp("sqlite")) as url,
         _serving(url, tmp_path_factory, OPENLEAD_SENDER="false") as instance,
     ):
         yield instance
@@ -116,6 +117,14 @@ def other_api(server: Server) -> Iterator[Api]:
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the test's own on each backend: no session server sends from it
+    (the session's server runs its sender on ``database_url``)."""
+    with _database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -12,10 +12,12 @@ import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from functools import cached_property
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from tests.support import free_port
 
@@ -24,8 +26,20 @@ from tests.support import free_port
 class Received:
     mail_from: str
     rcpt_tos: list[str]
-    message: EmailMessage
+    content: bytes
     received_at: float
+    peer: tuple[str, int] | None = None  # the client's end of the connection it came over
+
+    @cached_property
+    def message(self) -> EmailMessage:
+        # Parsed when first read, not in the server's thread: a run of thousands of messages
+        # is not held up by the parser.
+        return message_from_bytes(self.content, policy=policy.default)  # type: ignore[return-value]
+
+    @cached_property
+    def headers(self) -> EmailMessage:
+        """The header block alone: quicker to read than the whole message."""
+        return BytesHeaderParser(policy=policy.default).parsebytes(self.content)  # type: ignore[return-value]
 
     @property
     def to(self) -> str:
@@ -33,7 +47,7 @@ class Received:
 
     @property
     def message_id(self) -> str:
-        return str(self.message["Message-ID"])
+        return str(self.headers["Message-ID"])
 
     def text(self) -> str:
         part = self.message.get_body(("plain",))
@@ -62,12 +76,43 @@ class _Handler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.sink.data_delay:
             await asyncio.sleep(self.sink.data_delay)
-        message = message_from_bytes(envelope.content, policy=policy.default)
         with self.sink.lock:
             self.sink.messages.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), message, time.time())
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    envelope.content,
+                    time.time(),
+                    _peer(session.peer),
+                )
             )
         return "250 Message accepted"
+
+
+def _peer(peer: Any) -> tuple[str, int] | None:
+    return (str(peer[0]), int(peer[1])) if peer else None
+
+
+class _CountingSMTP(SMTP):
+    """Keeps the sink's set of open connections."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        sink = self.event_handler.sink
+        with sink.lock:
+            sink.open_peers.add(_peer(self.session.peer))
+            sink.connections += 1
+
+    def connection_lost(self, error: Exception | None) -> None:
+        sink = self.event_handler.sink
+        with sink.lock:
+            sink.open_peers.discard(_peer(self.session.peer))
+        super().connection_lost(error)
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _CountingSMTP(self.handler, **self.SMTP_kwargs)
 
 
 @dataclass
@@ -80,6 +125,8 @@ class SmtpSink:
     data_delay: float = 0.0
     messages: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    open_peers: set[tuple[str, int] | None] = field(default_factory=set)
+    connections: int = 0  # opened so far
     _controller: Controller | None = None
 
     def _authenticate(
@@ -100,7 +147,7 @@ class SmtpSink:
                 "auth_require_tls": False,
                 "auth_required": True,
             }
-        self._controller = Controller(
+        self._controller = _Controller(
             _Handler(self), hostname="127.0.0.1", port=self.port, **kwargs
         )
         self._controller.start()
@@ -113,6 +160,10 @@ class SmtpSink:
     def received(self) -> list[Received]:
         with self.lock:
             return list(self.messages)
+
+    def open_connections(self) -> set[tuple[str, int] | None]:
+        with self.lock:
+            return set(self.open_peers)
 
     def wait_for(self, count: int, timeout: float = 30) -> list[Received]:
         deadline = time.monotonic() + timeout

@@ -655,8 +655,18 @@ async def _not_sendable(conn: AsyncConnection, send: Send, returns: Returns, now
     elif state.blocked or state.unsubscribed:
         values = {"next_send_at": None, "hold": suppression.HOLD, "updated_at": now}
     else:  # the campaign was paused or stopped: due again as soon as it runs
-        values = {"next_send_at": now}
+        values = _due_again(send, now)
     await repository.move_on(conn, a, c, lead, seq, values)
+
+
+def _due_again(send: Send, now: datetime) -> dict[str, Any]:
+    """A claimed send given back, due again at once. A new lead's place in the day's budget
+    was given back too: it leaves its mailbox, so that the next claim counts it as new again
+    (a lead of a mailbox is one that has started)."""
+    values: dict[str, Any] = {"next_send_at": now}
+    if send.is_new:
+        values["email_account_id"] = None
+    return values
 
 
 def _sent(send: Send, mark: int, message_id: str, variant: str, now: datetime) -> Any:
@@ -778,7 +788,7 @@ def _release(send: Send, now: datetime) -> Any:
             send.campaign_id,
             send.lead_id,
             send.seq_number,
-            {"next_send_at": now},
+            _due_again(send, now),
         )
 
     return operation
