@@ -20,6 +20,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -28,6 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openlead.db.dialect import insert_for, is_postgres
 from openlead.db.tables import (
+    FRESH_LEAD,
+    FRESH_LEAD_INDEX,
     block_list,
     campaign_email_accounts,
     campaign_leads,
@@ -291,23 +294,37 @@ async def due_leads(
 async def fresh_leads(
     conn: AsyncConnection, account_id: int, campaign_id: int, limit: int
 ) -> list[Row]:
-    """Leads waiting for their first email, in lead order, by the fresh-lead index."""
+    """Leads waiting for their first email, in lead order, by the fresh-lead index.
+
+    The index is partial: its condition is written out here as SQL, not as bound values,
+    because neither planner can tell that ``next_seq = ?`` matches ``next_seq = 1`` (SQLite
+    never, PostgreSQL not in a prepared statement's generic plan). SQLite is also told to use
+    it: with statistics it preferred the (account, campaign, status, lead) index, which reads
+    past every NOT_CONTACTED lead held at step 1 before it finds a fresh one."""
     if limit <= 0:
         return []
+    if not is_postgres(conn):
+        params = {"account_id": account_id, "campaign_id": campaign_id, "limit": limit}
+        return list((await conn.execute(_FRESH_SQLITE, params)).all())
     query = (
         select(campaign_leads.c.lead_id, campaign_leads.c.next_seq)
         .where(
             campaign_leads.c.account_id == account_id,
             campaign_leads.c.campaign_id == campaign_id,
-            campaign_leads.c.next_seq == 1,
-            campaign_leads.c.next_send_at.is_(None),
-            campaign_leads.c.hold.is_(None),
-            campaign_leads.c.status == LeadStatus.NOT_CONTACTED.value,
+            text(FRESH_LEAD),
         )
         .order_by(campaign_leads.c.lead_id)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     )
-    return list((await conn.execute(_skip_locked(conn, query))).all())
+    return list((await conn.execute(query)).all())
+
+
+_FRESH_SQLITE = text(
+    f"SELECT lead_id, next_seq FROM campaign_leads INDEXED BY {FRESH_LEAD_INDEX} "
+    f"WHERE account_id = :account_id AND campaign_id = :campaign_id AND {FRESH_LEAD} "
+    "ORDER BY lead_id LIMIT :limit"
+)
 
 
 async def claim_leads(
