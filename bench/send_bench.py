@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing
 import os
@@ -73,7 +74,9 @@ from openlead.config import Settings
 from openlead.db.engine import create_database
 from openlead.db.migrate import upgrade
 from openlead.db.tables import campaign_leads, campaigns, email_accounts
+from openlead.leads.lifecycle import HOLD_MISSING
 from openlead.sending.dispatcher import Dispatcher
+from openlead.suppression.service import HOLD
 from openlead.vault import Vault
 
 # The server process, scratch databases, machine facts and the raw loaders are the other
@@ -100,6 +103,7 @@ RESULTS = Path(__file__).parent / "results"
 SECRET = "send-bench-secret-key-not-for-production"
 BATCH = 200  # Settings.sender_batch, the claim's share per mailbox
 DUE_NOW = 800  # follow-ups due at once in the due-work campaign, whatever its size
+SHARE_HELD = 0.02  # of the leads contacted so far: held at step 1, still NOT_CONTACTED
 SEQUENCE = {
     "sequences": [
         {
@@ -125,7 +129,7 @@ SEQUENCE = {
     ]
 }
 MEMBER_COLUMNS = COLUMNS["campaign_leads"] + [
-    "next_seq", "next_send_at", "email_account_id", "last_sent_at",
+    "next_seq", "next_send_at", "email_account_id", "last_sent_at", "hold",
 ]
 MESSAGE_COLUMNS = ["account_id", "campaign_id", "lead_id", "seq_number", "variant_label",
                    "email_account_id", "message_id", "state", "links", "created_at", "sent_at"]
@@ -543,37 +547,44 @@ class DueCampaign:
 
 def due_campaign(count: int, account: int, campaign: int, boxes: list[int], now: datetime,
                  seed: int = 20261201) -> DueCampaign:
-    """Half the leads waiting for step 1, ``DUE_NOW`` follow-ups due now, the rest of the
-    active ones at step 2 in the days to come, a tenth completed; messages for steps sent."""
+    """A campaign sent in lead order, half way through: the first tenth of the leads
+    completed, the rest of the first half at step 2 (``DUE_NOW`` of them due now, the others
+    in the days to come) but for ``SHARE_HELD`` of them held at step 1 (blocked at the moment
+    of sending, or missing a variable), the second half waiting for step 1. A ``messages``
+    row for every step sent."""
     rng = random.Random(seed)
     data = generate(count, account, campaign)
     start = now - timedelta(days=10)
     members, messages, due = [], [], []
-    due_at = set(rng.sample(range(count // 2, count - count // 10), DUE_NOW))
+    contacted = range(count // 10, count // 2)
+    held = set(rng.sample(contacted, int(len(contacted) * SHARE_HELD)))
+    due_at = set(rng.sample([i for i in contacted if i not in held], DUE_NOW))
     for i in range(count):
         lead = i + 1
         box = boxes[i % len(boxes)]
         added = start + timedelta(seconds=i // 400)
         base = (account, campaign, lead)
-        if i < count // 2:
-            members.append((*base, "NOT_CONTACTED", False, False, added, added,
-                            1, None, None, None))
+        if i >= count // 2 or i in held:
+            members.append((*base, "NOT_CONTACTED", False, False, added, added, 1, None,
+                            box if i in held else None, None,
+                            (HOLD if i % 2 else HOLD_MISSING) if i in held else None))
             continue
         sent_1 = now - timedelta(days=3, seconds=rng.randrange(86400))
         messages.append((*base, 1, "A", box, f"<{lead}.1@bench>", "sent", "[]", sent_1, sent_1))
-        if i >= count - count // 10:
+        if i < count // 10:
             sent_2 = sent_1 + timedelta(days=3)
             messages.append((*base, 2, "A", box, f"<{lead}.2@bench>", "sent", "[]", sent_2,
                              sent_2))
             members.append((*base, "COMPLETED", False, False, added, sent_2,
-                            None, None, box, sent_2))
+                            None, None, box, sent_2, None))
             continue
         if i in due_at:
             when = now - timedelta(seconds=rng.randrange(1, 6 * 3600))
             due.append((lead, when))
         else:
             when = now + timedelta(seconds=rng.randrange(3600, 3 * 86400))
-        members.append((*base, "IN_PROGRESS", False, False, added, sent_1, 2, when, box, sent_1))
+        members.append((*base, "IN_PROGRESS", False, False, added, sent_1, 2, when, box, sent_1,
+                        None))
     tables: Tables = {
         "leads": (COLUMNS["leads"], data.leads),
         "campaign_leads": (MEMBER_COLUMNS, members),
@@ -675,6 +686,10 @@ def due_cost(backend: str, count: int, mailboxes: int, reps: int, workdir: Path
         print(f"[{backend}] due work: generating {count:,} leads", flush=True)
         setup = due_campaign(count, account, campaign, boxes, now)
         load = scratch.load(setup.tables)
+        # Millions of generated rows left alive would make every full collection of the
+        # garbage collector, which the ticks set off, walk them all.
+        setup.tables.clear()
+        gc.collect()
         scratch.scalar(f"UPDATE campaigns SET status = 'ACTIVE' WHERE id = {campaign} "
                        "RETURNING id")
         print(f"[{backend}] loaded in {load:.1f} s; timing ticks", flush=True)
