@@ -26,16 +26,19 @@ For each backend:
    (default 3), each on a fresh database, medians reported.
 
 2. **Finding due work.** A campaign of 10,000 and one of 1,000,000 leads (``--due-sizes``),
-   written raw (then ``ANALYZE``): half waiting for step 1, 800 follow-ups due now spread
-   over the mailboxes, the rest of the active ones at step 2 due in one to three days, a tenth
-   completed, with a ``messages`` row for every step already sent, and list_bench's block list
-   and unsubscribes. Timed in-process: one ``Dispatcher.tick`` with the SMTP part replaced by
+   written raw (then ``ANALYZE``), as a campaign sent in lead order looks half way through:
+   the first tenth completed, the rest of the first half at step 2 (800 follow-ups due now,
+   spread over the mailboxes, the others due in one to three days) but for 2% held at step 1
+   (blocked at the moment of sending, or missing a variable), the second half waiting for
+   step 1; a ``messages`` row for every step sent, and list_bench's block list and
+   unsubscribes. Timed in-process: one ``Dispatcher.tick`` with the SMTP part replaced by
    nothing, so it is the read of the running campaigns and the claim transaction (campaign
    and mailboxes held, due follow-ups per mailbox, fresh leads, the claim's writes, the
    reservations, the profiles and earlier messages of the claimed leads, commit): 1,600 leads
-   (8 mailboxes, the batch of 200 each) every time. After each tick the claimed leads and the
-   counters are put back as they were (untimed; ``VACUUM`` on PostgreSQL). The median of
-   ``--claim-reps`` ticks after one warm-up. Ratio = 1M cost ÷ 10k cost (target at most 2).
+   (8 mailboxes, the batch of 200 each) every time. After each tick the claimed leads and
+   the counters are put back as they were (untimed; ``VACUUM`` on PostgreSQL). The median of
+   ``--claim-reps`` ticks after one warm-up, with the time of each statement kind. Ratio =
+   1M cost / 10k cost (target at most 2).
 
 Printed and written to ``bench/results/send-*.json``.
 
