@@ -156,8 +156,9 @@ campaign_leads = Table(
 FRESH_LEAD = (
     "next_seq = 1 AND next_send_at IS NULL AND hold IS NULL AND status = 'NOT_CONTACTED'"
 )
+FRESH_LEAD_INDEX = "ix_campaign_leads_fresh"
 Index(
-    "ix_campaign_leads_fresh",
+    FRESH_LEAD_INDEX,
     campaign_leads.c.account_id,
     campaign_leads.c.campaign_id,
     campaign_leads.c.lead_id,

@@ -6,7 +6,7 @@ running campaigns, and nothing else. From a campaign on, every statement names i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,17 +17,20 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    literal,
     not_,
     or_,
     select,
+    text,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openlead.db.dialect import insert_for, is_postgres
 from openlead.db.tables import (
+    FRESH_LEAD,
+    FRESH_LEAD_INDEX,
     block_list,
     campaign_email_accounts,
     campaign_leads,
@@ -286,23 +289,37 @@ async def due_leads(
 async def fresh_leads(
     conn: AsyncConnection, account_id: int, campaign_id: int, limit: int
 ) -> list[Row]:
-    """Leads waiting for their first email, in lead order, by the fresh-lead index."""
+    """Leads waiting for their first email, in lead order, by the fresh-lead index.
+
+    The index is partial: its condition is written out here as SQL, not as bound values,
+    because neither planner can tell that ``next_seq = ?`` matches ``next_seq = 1`` (SQLite
+    never, PostgreSQL not in a prepared statement's generic plan). SQLite is also told to use
+    it: with statistics it preferred the (account, campaign, status, lead) index, which reads
+    past every NOT_CONTACTED lead held at step 1 before it finds a fresh one."""
     if limit <= 0:
         return []
+    if not is_postgres(conn):
+        params = {"account_id": account_id, "campaign_id": campaign_id, "limit": limit}
+        return list((await conn.execute(_FRESH_SQLITE, params)).all())
     query = (
         select(campaign_leads.c.lead_id, campaign_leads.c.next_seq)
         .where(
             campaign_leads.c.account_id == account_id,
             campaign_leads.c.campaign_id == campaign_id,
-            campaign_leads.c.next_seq == 1,
-            campaign_leads.c.next_send_at.is_(None),
-            campaign_leads.c.hold.is_(None),
-            campaign_leads.c.status == LeadStatus.NOT_CONTACTED.value,
+            text(FRESH_LEAD),
         )
         .order_by(campaign_leads.c.lead_id)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     )
-    return list((await conn.execute(_skip_locked(conn, query))).all())
+    return list((await conn.execute(query)).all())
+
+
+_FRESH_SQLITE = text(
+    f"SELECT lead_id, next_seq FROM campaign_leads INDEXED BY {FRESH_LEAD_INDEX} "
+    f"WHERE account_id = :account_id AND campaign_id = :campaign_id AND {FRESH_LEAD} "
+    "ORDER BY lead_id LIMIT :limit"
+)
 
 
 async def claim_leads(
@@ -445,6 +462,38 @@ async def messages_of(
 
 # --- the moment of sending ------------------------------------------------------------------
 
+# The statements run once per message are built once per database kind and set of columns, and
+# run with bound parameters: building one (and computing its cache key, which SQLAlchemy
+# memoizes on the statement object) cost more than running it (docs/performance.md).
+_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+
+
+def _prebuilt(conn: AsyncConnection, key: tuple[Any, ...], build: Callable[[bool], Any]) -> Any:
+    """The statement ``build(postgres)`` makes, made once for ``key`` and this kind of database."""
+    full = (conn.dialect.name, *key)
+    statement = _STATEMENTS.get(full)
+    if statement is None:
+        statement = _STATEMENTS[full] = build(is_postgres(conn))
+    return statement
+
+
+def _param(name: str, column: Any) -> Any:
+    return bindparam(name, type_=column.type)
+
+
+def _bound_membership() -> list[Any]:
+    """``_membership`` with its values bound at execution: ``_membership_params``."""
+    return [
+        campaign_leads.c.account_id == _param("w_account_id", campaign_leads.c.account_id),
+        campaign_leads.c.campaign_id == _param("w_campaign_id", campaign_leads.c.campaign_id),
+        campaign_leads.c.lead_id == _param("w_lead_id", campaign_leads.c.lead_id),
+    ]
+
+
+def _membership_params(account_id: int, campaign_id: int, lead_id: int) -> dict[str, int]:
+    return {"w_account_id": account_id, "w_campaign_id": campaign_id, "w_lead_id": lead_id}
+
+
 
 def _membership(account_id: int, campaign_id: int, lead_id: int) -> list[Any]:
     return [
@@ -507,35 +556,45 @@ async def mark_sending(
     """Record that this step is about to go to this lead, if it may: the lead is still at
     this step in a sendable status, the campaign runs, and the address is neither blocked nor
     unsubscribed right now. Returns the message's id, or None (nothing written)."""
+    names = tuple(values)
+    statement = _prebuilt(
+        conn, ("mark_sending", names), lambda postgres: _mark_statement(names, postgres)
+    )
+    params = {
+        **_membership_params(account_id, campaign_id, lead_id),
+        "w_seq_number": seq_number,
+        **{f"v_{k}": v for k, v in values.items()},
+    }
+    return (await conn.execute(statement, params)).scalar()
+
+
+def _mark_statement(names: tuple[str, ...], postgres: bool) -> Any:
     blocked, unsubscribed = _listed_against_membership()
-    columns = ["account_id", "campaign_id", "lead_id", "seq_number", *values]
+    columns = ["account_id", "campaign_id", "lead_id", "seq_number", *names]
+    key = ("account_id", "campaign_id", "lead_id", "seq_number")
     chosen = (
         select(
-            literal(account_id, messages.c.account_id.type),
-            literal(campaign_id, messages.c.campaign_id.type),
-            literal(lead_id, messages.c.lead_id.type),
-            literal(seq_number, messages.c.seq_number.type),
-            *(literal(v, messages.c[k].type) for k, v in values.items()),
+            *(_param(f"w_{k}", messages.c[k]) for k in key),
+            *(_param(f"v_{k}", messages.c[k]) for k in names),
         )
         .select_from(_joined())
         .where(
-            *_membership(account_id, campaign_id, lead_id),
-            campaign_leads.c.next_seq == seq_number,
+            *_bound_membership(),
+            campaign_leads.c.next_seq == _param("w_seq_number", campaign_leads.c.next_seq),
             campaign_leads.c.status.in_(SENDABLE),
             campaigns.c.status == ACTIVE,
             not_(blocked),
             not_(unsubscribed),
         )
     )
-    statement = (
-        insert_for(conn, messages)
+    return (
+        (postgresql.insert if postgres else sqlite.insert)(messages)
         .from_select(columns, chosen)
         .on_conflict_do_nothing(
             index_elements=["account_id", "campaign_id", "lead_id", "seq_number"]
         )
         .returning(messages.c.id)
     )
-    return (await conn.execute(statement)).scalar()
 
 
 async def why_not_sendable(
@@ -579,15 +638,22 @@ async def set_message_state(
     values: dict[str, Any] = {"state": state, "lease_until": None, "error": error}
     if state in DELIVERED:
         values["sent_at"] = now
-    result = await conn.execute(
-        update(messages)
-        .where(
-            messages.c.account_id == account_id,
-            messages.c.id == message_row_id,
-            messages.c.state.in_(list(from_states)),
+    names, states = tuple(values), tuple(from_states)
+
+    def build(_postgres: bool) -> Any:
+        return (
+            update(messages)
+            .where(
+                messages.c.account_id == _param("w_account_id", messages.c.account_id),
+                messages.c.id == _param("w_id", messages.c.id),
+                messages.c.state.in_(list(states)),
+            )
+            .values({k: _param(f"v_{k}", messages.c[k]) for k in names})
         )
-        .values(values)
-    )
+
+    statement = _prebuilt(conn, ("set_message_state", names, states), build)
+    params = {"w_account_id": account_id, "w_id": message_row_id}
+    result = await conn.execute(statement, params | {f"v_{k}": v for k, v in values.items()})
     return result.rowcount == 1
 
 
@@ -661,12 +727,15 @@ async def expire_message(
 async def lock_membership(
     conn: AsyncConnection, account_id: int, campaign_id: int, lead_id: int
 ) -> Row | None:
-    query = select(
-        campaign_leads.c.status, campaign_leads.c.next_seq, campaign_leads.c.email_account_id
-    ).where(*_membership(account_id, campaign_id, lead_id))
-    if is_postgres(conn):
-        query = query.with_for_update()
-    return (await conn.execute(query)).first()
+    def build(postgres: bool) -> Any:
+        query = select(
+            campaign_leads.c.status, campaign_leads.c.next_seq, campaign_leads.c.email_account_id
+        ).where(*_bound_membership())
+        return query.with_for_update() if postgres else query
+
+    statement = _prebuilt(conn, ("lock_membership",), build)
+    params = _membership_params(account_id, campaign_id, lead_id)
+    return (await conn.execute(statement, params)).first()
 
 
 async def move_on(
@@ -678,13 +747,21 @@ async def move_on(
     values: dict[str, Any],
 ) -> bool:
     """Update the membership only while it is still at ``from_seq`` (idempotent)."""
-    result = await conn.execute(
-        update(campaign_leads)
-        .where(
-            *_membership(account_id, campaign_id, lead_id), campaign_leads.c.next_seq == from_seq
+    names = tuple(values)
+
+    def build(_postgres: bool) -> Any:
+        return (
+            update(campaign_leads)
+            .where(
+                *_bound_membership(),
+                campaign_leads.c.next_seq == _param("w_from_seq", campaign_leads.c.next_seq),
+            )
+            .values({k: _param(f"v_{k}", campaign_leads.c[k]) for k in names})
         )
-        .values(values)
-    )
+
+    statement = _prebuilt(conn, ("move_on", names), build)
+    params = _membership_params(account_id, campaign_id, lead_id) | {"w_from_seq": from_seq}
+    result = await conn.execute(statement, params | {f"v_{k}": v for k, v in values.items()})
     return result.rowcount == 1
 
 
