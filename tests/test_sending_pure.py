@@ -160,29 +160,30 @@ def _tracking(**overrides: object) -> compose.Tracking:
     return compose.Tracking(**values)
 
 
-def _parsed(message) -> object:  # type: ignore[no-untyped-def]
-    return message_from_bytes(message.as_bytes(), policy=policy.default)
+def _parsed(raw: bytes) -> object:  # type: ignore[no-untyped-def]
+    assert b"\n" not in raw.replace(b"\r\n", b"")  # CRLF line ends only
+    return message_from_bytes(raw, policy=policy.default)
 
 
 def test_every_message_has_one_click_unsubscribe_headers_unfolded():
-    parsed = _parsed(compose.build(_draft(), _tracking()))
+    parsed = _parsed(compose.render(_draft(), _tracking()))
     assert parsed["List-Unsubscribe"] == f"<{UNSUBSCRIBE}>"
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    raw = compose.build(_draft(), _tracking()).as_bytes()
+    raw = compose.render(_draft(), _tracking())
     assert f"List-Unsubscribe: <{UNSUBSCRIBE}>".encode() in raw  # not an encoded word
 
 
 def test_a_follow_up_is_threaded():
     draft = _draft(references=("<1@sender.example>", "<2@sender.example>"))
-    parsed = _parsed(compose.build(draft, _tracking()))
+    parsed = _parsed(compose.render(draft, _tracking()))
     assert parsed["In-Reply-To"] == "<2@sender.example>"
     assert parsed["References"] == "<1@sender.example> <2@sender.example>"
-    first = _parsed(compose.build(_draft(), _tracking()))
+    first = _parsed(compose.render(_draft(), _tracking()))
     assert first["In-Reply-To"] is None and first["References"] is None
 
 
 def test_html_gets_tracking_and_a_footer_and_text_keeps_the_real_links():
-    parsed = _parsed(compose.build(_draft(), _tracking()))
+    parsed = _parsed(compose.render(_draft(), _tracking()))
     html = parsed.get_body(("html",)).get_content()
     text = parsed.get_body(("plain",)).get_content()
     assert 'href="https://track.example/t/c/CLICK0"' in html
@@ -195,14 +196,14 @@ def test_html_gets_tracking_and_a_footer_and_text_keeps_the_real_links():
 
 
 def test_tracking_can_be_turned_off():
-    parsed = _parsed(compose.build(_draft(), _tracking(open_pixel_url=None, click_url=None)))
+    parsed = _parsed(compose.render(_draft(), _tracking(open_pixel_url=None, click_url=None)))
     html = parsed.get_body(("html",)).get_content()
     assert 'href="https://example.com/a?x=1&amp;y=2"' in html
     assert "<img" not in html
 
 
 def test_plain_text_has_no_html_part_pixel_or_rewritten_links():
-    parsed = _parsed(compose.build(_draft(), _tracking(plain_text=True)))
+    parsed = _parsed(compose.render(_draft(), _tracking(plain_text=True)))
     assert parsed.get_content_type() == "text/plain"
     text = parsed.get_content()
     assert "https://example.com/a?x=1&y=2" in text
@@ -221,13 +222,15 @@ def test_a_text_body_becomes_escaped_html():
 
 
 def test_the_default_footer_text():
-    parsed = _parsed(compose.build(_draft(), _tracking(unsubscribe_text=None)))
+    parsed = _parsed(compose.render(_draft(), _tracking(unsubscribe_text=None)))
     assert f"Unsubscribe: {UNSUBSCRIBE}" in parsed.get_body(("plain",)).get_content()
 
 
 def test_headers_cannot_be_injected():
     with pytest.raises(ValueError):
-        compose.build(_draft(subject="Hi\r\nBcc: victim@example.com"), _tracking()).as_bytes()
+        compose.render(_draft(subject="Hi\r\nBcc: victim@example.com"), _tracking())
+    with pytest.raises(ValueError):
+        compose.render(_draft(to_name="Alex\nBcc: victim@example.com"), _tracking())
 
 
 # --- the vault ------------------------------------------------------------------------------
@@ -254,3 +257,39 @@ def test_passwords_are_encrypted_and_need_the_same_key():
     with pytest.raises(VaultError):
         Vault(b"another key").decrypt(ciphertext)
     assert "test secret" not in repr(VAULT)
+
+
+LINE = st.text(
+    alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=300
+).filter(lambda s: s.strip() == s and s.strip())
+
+
+@given(subject=LINE, name=LINE, body=st.text(max_size=3000))
+def test_what_is_written_reads_back_as_it_was_given(subject: str, name: str, body: str):
+    body = "".join(c for c in body if c in "\n\t" or not (ord(c) < 32 or 127 <= ord(c) < 160))
+    draft = _draft(subject=subject, to_name=name, body=body)
+    raw = compose.render(draft, _tracking(plain_text=True))
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    parsed = _parsed(raw)
+    assert parsed["Subject"] == subject
+    assert parsed["To"].addresses[0].display_name == name
+    assert parsed["To"].addresses[0].addr_spec == "alex@acmecorp.com"
+    expected = compose.as_text(body).replace("\r\n", "\n").replace("\r", "\n")
+    assert parsed.get_content().replace("\r\n", "\n").startswith(expected)
+
+
+def test_non_ascii_and_long_headers_are_encoded_and_folded():
+    subject = "Grüße aus Köln — " + "ein langer Betreff " * 60
+    raw = compose.render(_draft(subject=subject.strip(), from_name="Jürgen Größ"), _tracking())
+    assert raw.isascii()
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    parsed = _parsed(raw)
+    assert parsed["Subject"] == subject.strip()
+    assert parsed["From"].addresses[0].display_name == "Jürgen Größ"
+
+
+def test_the_html_part_is_exactly_the_markup():
+    parsed = _parsed(compose.render(_draft(body="<p>Ünïcode & <b>bold</b></p>"), _tracking()))
+    markup = parsed.get_body(("html",)).get_content()
+    assert "<p>Ünïcode & <b>bold</b></p>" in markup
+    assert parsed.get_content_type() == "multipart/alternative"

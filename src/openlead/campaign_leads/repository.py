@@ -212,6 +212,15 @@ async def record_events(
     now: datetime,
 ) -> None:
     """Record (lead_id, campaign_id, type, data) events in one statement."""
+    await record_events_of(conn, [(account_id, *event, now) for event in events])
+
+
+async def record_events_of(
+    conn: AsyncConnection,
+    events: list[tuple[int, int, int | None, str, dict[str, Any] | None, datetime]],
+) -> None:
+    """Record (account_id, lead_id, campaign_id, type, data, created_at) events, of any
+    accounts, in one statement."""
     if events:
         await conn.execute(
             insert(lead_events),
@@ -222,9 +231,9 @@ async def record_events(
                     "campaign_id": campaign_id,
                     "type": kind,
                     "data": data,
-                    "created_at": now,
+                    "created_at": moment,
                 }
-                for lead_id, campaign_id, kind, data in events
+                for account_id, lead_id, campaign_id, kind, data, moment in events
             ],
         )
 

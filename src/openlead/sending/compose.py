@@ -10,20 +10,17 @@ address in plain text is what the reader sees (docs/sending.md).
 
 from __future__ import annotations
 
+import binascii
 import html
 import re
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import EmailMessage
-from email.policy import SMTP
+from email.header import Header
 from email.utils import format_datetime, formataddr, make_msgid
 
 DEFAULT_UNSUBSCRIBE_TEXT = "Unsubscribe"
-# Header lines may be 998 characters long (RFC 5322). Folded at 78, a header with a long word
-# in it (the List-Unsubscribe link) would be written as encoded words, which no mail client
-# reads as a link.
-POLICY = SMTP.clone(max_line_length=998)
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
 _HTML_TAG = re.compile(
@@ -127,22 +124,11 @@ def _footer_html(tracking: Tracking) -> str:
     return f'<br>\n<br>\n<a href="{html.escape(tracking.unsubscribe_url)}">{words}</a>'
 
 
-def build(draft: Draft, tracking: Tracking) -> EmailMessage:
-    message = EmailMessage(policy=POLICY)
-    message["From"] = formataddr((draft.from_name, draft.from_email))
-    message["To"] = formataddr((draft.to_name, draft.to_email))
-    message["Subject"] = draft.subject
-    message["Date"] = format_datetime(draft.sent_at)
-    message["Message-ID"] = draft.message_id
-    if draft.references:
-        message["In-Reply-To"] = draft.references[-1]
-        message["References"] = " ".join(draft.references)
-    message["List-Unsubscribe"] = f"<{tracking.unsubscribe_url}>"
-    message["List-Unsubscribe-Post"] = ONE_CLICK
-    text = as_text(draft.body)
-    message.set_content(f"{text}\n\n{_footer_text(tracking)}\n")
+def _parts(draft: Draft, tracking: Tracking) -> tuple[str, str | None]:
+    """The text part and, unless plain text, the HTML part."""
+    text = f"{as_text(draft.body)}\n\n{_footer_text(tracking)}\n"
     if tracking.plain_text:
-        return message
+        return text, None
     body = as_html(draft.body)
     if tracking.click_url is not None:
         body = rewrite_links(body, tracking.click_url)
@@ -150,5 +136,73 @@ def build(draft: Draft, tracking: Tracking) -> EmailMessage:
     if tracking.open_pixel_url is not None:
         pixel = html.escape(tracking.open_pixel_url)
         body += f'\n<img src="{pixel}" width="1" height="1" alt="" style="display:none">'
-    message.add_alternative(f"<html><body>\n{body}\n</body></html>\n", subtype="html")
-    return message
+    return text, f"<html><body>\n{body}\n</body></html>\n"
+
+
+# Header lines may be 998 characters long (RFC 5322); past this a value is folded.
+_LONGEST_PLAIN_HEADER = 900
+_LINE_BREAKS = re.compile(r"\r\n|\r|\n")
+
+
+def _unstructured(value: str) -> str:
+    """A header value: as it is when it is short ASCII, else as folded encoded words."""
+    if "\r" in value or "\n" in value:
+        raise ValueError("a header value cannot contain a line break")
+    if value.isascii() and len(value) <= _LONGEST_PLAIN_HEADER:
+        return value
+    return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
+
+
+def _address(name: str, address: str) -> str:
+    if "\r" in name or "\n" in name:
+        raise ValueError("a name in an address cannot contain a line break")
+    return formataddr((name, address), charset="utf-8")
+
+
+def _encoded_part(content: str, subtype: str) -> bytes:
+    """A text part, quoted-printable (readable, and safe for any server)."""
+    crlf = _LINE_BREAKS.sub("\r\n", content).encode()
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode()
+        + binascii.b2a_qp(crlf, istext=True)
+    )
+
+
+def render(draft: Draft, tracking: Tracking) -> bytes:
+    """The message, ready for DATA: CRLF line ends, headers and parts written directly.
+
+    The standard library's ``email`` package writes the same MIME, but spends more than a
+    millisecond a message parsing back every header it is given; this writes what it would,
+    with its encoders (``formataddr``, ``Header``, ``binascii.b2a_qp``), in a tenth of that
+    (docs/performance.md).
+    """
+    headers = [
+        f"From: {_address(draft.from_name, draft.from_email)}",
+        f"To: {_address(draft.to_name, draft.to_email)}",
+        f"Subject: {_unstructured(draft.subject)}",
+        f"Date: {format_datetime(draft.sent_at)}",
+        f"Message-ID: {draft.message_id}",
+    ]
+    if draft.references:
+        headers.append(f"In-Reply-To: {draft.references[-1]}")
+        headers.append("References: " + "\r\n ".join(draft.references))
+    headers += [
+        f"List-Unsubscribe: <{tracking.unsubscribe_url}>",
+        f"List-Unsubscribe-Post: {ONE_CLICK}",
+        "MIME-Version: 1.0",
+    ]
+    text, markup = _parts(draft, tracking)
+    head = ("\r\n".join(headers) + "\r\n").encode()
+    if markup is None:
+        return head + _encoded_part(text, "plain")
+    boundary = f"=_openlead_{secrets.token_hex(12)}"
+    return (
+        head
+        + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode()
+        + f"--{boundary}\r\n".encode()
+        + _encoded_part(text, "plain")
+        + f"\r\n--{boundary}\r\n".encode()
+        + _encoded_part(markup, "html")
+        + f"\r\n--{boundary}--\r\n".encode()
+    )

@@ -46,7 +46,7 @@ from openlead.leads.lifecycle import HOLD_MISSING, HOLD_RENDER, EventType, LeadS
 from openlead.sending import compose, repository, smtp
 from openlead.sending import service as mailboxes
 from openlead.sending.journal import Journal, Returns
-from openlead.sending.repository import DELIVERED, SENDABLE, SENDING
+from openlead.sending.repository import DELIVERED, SENDABLE, SENDING, SENT, UNCERTAIN
 from openlead.sending.schedule import Schedule, as_utc, utc_day
 from openlead.sequences import repository as sequences
 from openlead.sequences.service import Step, group, render_for_send
@@ -498,16 +498,18 @@ class Dispatcher:
         )
         plan = send.plan
         links = compose.links_of(draft.body) if plan.track_clicks and not plan.plain_text else []
-        mark = await self.journal.run(
-            _mark(send, draft.message_id, rendered.label, links, now, now + self.lease)
+        mark = await self.journal.run_in(
+            _marks, _Mark(send, draft.message_id, rendered.label, links, now, now + self.lease)
         )
         if mark is None:
             await smtp.withdraw(session)
             return
-        content = compose.build(draft, self._tracking(send)).as_bytes()
+        content = compose.render(draft, self._tracking(send))
         reply = await smtp.hand_over(session, content)
         if reply.verdict == "accepted":
-            self.journal.post(_sent(send, mark, draft.message_id, rendered.label, self.clock()))
+            self.journal.post_in(
+                _sents, _Sent(send, mark, draft.message_id, rendered.label, self.clock())
+            )
         elif reply.verdict == "uncertain":
             self.journal.post(_uncertain(send, mark, draft.message_id, rendered.label, now))
             session.close()
@@ -573,6 +575,42 @@ def _status_change(current: Row, status: str, source: str) -> list[tuple[EventTy
     return [(EventType.STATUS_CHANGED, {"from": current.status, "to": status, "source": source})]
 
 
+def _after_send(send: Send, status: str, now: datetime) -> dict[str, Any]:
+    """The membership's new values once its step went: the next step and when it is due, or
+    the sequence complete; IN_PROGRESS or COMPLETED unless the lead's status says otherwise."""
+    following = send.plan.step_after(send.seq_number)
+    if status in SENDABLE:
+        status = LeadStatus.IN_PROGRESS.value if following else LeadStatus.COMPLETED.value
+    return {
+        "next_seq": following.seq_number if following else None,
+        "next_send_at": now + timedelta(days=following.delay_in_days) if following else None,
+        "last_sent_at": now,
+        "attempts": 0,
+        "hold": None,
+        "status": status,
+        "updated_at": now,
+    }
+
+
+def _sent_events(
+    send: Send,
+    message_id: str,
+    variant: str | None,
+    uncertain: bool,
+    current: Row,
+    status: str,
+) -> list[tuple]:
+    sent: dict[str, Any] = {
+        "seq_number": send.seq_number,
+        "variant_label": variant,
+        "email_account_id": send.mailbox.id,
+        "message_id": message_id,
+    }
+    if uncertain:
+        sent["uncertain"] = True
+    return _events(send, (EventType.EMAIL_SENT, sent), *_status_change(current, status, SOURCE))
+
+
 async def _advance(
     conn: AsyncConnection,
     send: Send,
@@ -582,63 +620,51 @@ async def _advance(
     uncertain: bool,
 ) -> None:
     """The step went (or may have): on to the next one, or the sequence is complete."""
-    following = send.plan.step_after(send.seq_number)
+    moved = await _move_on(conn, send, lambda current: _after_send(send, current.status, now))
+    if moved is not None:
+        events = _sent_events(send, message_id, variant, uncertain, *moved)
+        await campaign_leads.record_events(conn, send.account_id, events, now)
 
-    def values_for(current: Row) -> dict[str, Any]:
-        status = current.status
-        if status in SENDABLE:
-            status = LeadStatus.IN_PROGRESS.value if following else LeadStatus.COMPLETED.value
+
+@dataclass(frozen=True)
+class _Mark:
+    """A message about to go: written "sending" only if it may go now."""
+
+    send: Send
+    message_id: str
+    variant: str
+    links: list[str]
+    now: datetime
+    lease_until: datetime
+
+    def row(self) -> dict[str, Any]:
+        send = self.send
         return {
-            "next_seq": following.seq_number if following else None,
-            "next_send_at": now + timedelta(days=following.delay_in_days) if following else None,
-            "last_sent_at": now,
-            "attempts": 0,
-            "hold": None,
-            "status": status,
-            "updated_at": now,
-        }
-
-    moved = await _move_on(conn, send, values_for)
-    if moved is None:
-        return
-    sent: dict[str, Any] = {
-        "seq_number": send.seq_number,
-        "variant_label": variant,
-        "email_account_id": send.mailbox.id,
-        "message_id": message_id,
-    }
-    if uncertain:
-        sent["uncertain"] = True
-    events = [(EventType.EMAIL_SENT, sent), *_status_change(*moved, SOURCE)]
-    await campaign_leads.record_events(conn, send.account_id, _events(send, *events), now)
-
-
-def _mark(
-    send: Send,
-    message_id: str,
-    variant: str,
-    links: list[str],
-    now: datetime,
-    lease_until: datetime,
-) -> Any:
-    async def operation(conn: AsyncConnection, returns: Returns) -> int | None:
-        values = {
-            "variant_label": variant,
+            "account_id": send.account_id,
+            "campaign_id": send.campaign_id,
+            "lead_id": send.lead_id,
+            "seq_number": send.seq_number,
+            "variant_label": self.variant,
             "email_account_id": send.mailbox.id,
-            "message_id": message_id,
-            "state": SENDING,
-            "lease_until": lease_until,
-            "links": links,
-            "created_at": now,
+            "message_id": self.message_id,
+            "lease_until": self.lease_until,
+            "links": self.links,
+            "created_at": self.now,
         }
-        mark = await repository.mark_sending(
-            conn, send.account_id, send.campaign_id, send.lead_id, send.seq_number, values
-        )
-        if mark is None:
-            await _not_sendable(conn, send, returns, now)
-        return mark
 
-    return operation
+
+async def _marks(conn: AsyncConnection, returns: Returns, marks: list[_Mark]) -> list[int | None]:
+    """Every mailbox's next message marked in one statement; each its row id, or None (then
+    the lead is left where it belongs)."""
+    ids = await repository.mark_many(conn, [mark.row() for mark in marks])
+    answers: list[int | None] = []
+    for mark in marks:
+        send = mark.send
+        answer = ids.get((send.campaign_id, send.lead_id, send.seq_number))
+        if answer is None:
+            await _not_sendable(conn, send, returns, mark.now)
+        answers.append(answer)
+    return answers
 
 
 async def _not_sendable(conn: AsyncConnection, send: Send, returns: Returns, now: datetime) -> None:
@@ -669,16 +695,60 @@ def _due_again(send: Send, now: datetime) -> dict[str, Any]:
     return values
 
 
-def _sent(send: Send, mark: int, message_id: str, variant: str, now: datetime) -> Any:
-    async def operation(conn: AsyncConnection, _returns: Returns) -> None:
-        if await repository.set_message_state(conn, send.account_id, mark, "sent", now):
-            await _advance(conn, send, message_id, variant, now, False)
-        else:  # its lease ran out and another worker settled it as uncertain: it was sent
-            await repository.set_message_state(
-                conn, send.account_id, mark, "sent", now, from_states=("uncertain",)
-            )
+@dataclass(frozen=True)
+class _Sent:
+    """A message the server took."""
 
-    return operation
+    send: Send
+    mark: int
+    message_id: str
+    variant: str
+    now: datetime
+
+
+async def _sents(conn: AsyncConnection, _returns: Returns, records: list[_Sent]) -> list[None]:
+    """Every message the server took since the last group, recorded in a few statements: the
+    message "sent", its lead on to its next step, the events."""
+    moved = await repository.mark_many_sent(
+        conn, [(r.send.account_id, r.mark, r.now) for r in records]
+    )
+    for record in records:
+        if record.mark not in moved:
+            # Its lease ran out and another worker settled it as uncertain: it was sent.
+            await repository.set_message_state(
+                conn,
+                record.send.account_id,
+                record.mark,
+                SENT,
+                record.now,
+                from_states=(UNCERTAIN,),
+            )
+    mine = [r for r in records if r.mark in moved]
+    key = lambda r: (r.send.account_id, r.send.campaign_id, r.send.lead_id)  # noqa: E731
+    current = await repository.memberships_of(conn, [key(r) for r in mine])
+    moves, events = [], []
+    for record in mine:
+        send, membership = record.send, current.get(key(record))
+        if membership is None or membership.next_seq != send.seq_number:
+            continue
+        values = _after_send(send, membership.status, record.now)
+        moves.append(
+            (
+                values["next_seq"],
+                values["next_send_at"],
+                record.now,
+                values["status"],
+                *key(record),
+                send.seq_number,
+            )
+        )
+        for event in _sent_events(
+            send, record.message_id, record.variant, False, membership, values["status"]
+        ):
+            events.append((send.account_id, *event, record.now))
+    await repository.move_many_on(conn, moves)
+    await campaign_leads.record_events_of(conn, events)
+    return [None] * len(records)
 
 
 def _uncertain(send: Send, mark: int, message_id: str, variant: str, now: datetime) -> Any:

@@ -7,8 +7,11 @@ marks and everybody's outcomes share one transaction: one commit serves them all
 
 An operation is a coroutine function of the transaction's connection. ``run`` waits for the
 commit that holds it and returns its result; ``post`` does not wait (``drain`` does, for all of
-them). Should a group fail, each of its operations is tried again in a transaction of its own,
-so one bad operation cannot take the others down with it.
+them). The writes every message makes (its mark, its outcome) go in as payloads of a *batch*
+(``run_in``, ``post_in``): a group writes all of one batch's payloads with a few statements,
+however many there are, rather than a few statements each. Should a group fail, each of its
+entries is tried again in a transaction of its own, so one bad write cannot take the others
+down with it.
 
 Writes to the rows every worker contends for (a mailbox's and a campaign's counters) are kept
 back to the end of each transaction and made in one order, campaigns then mailboxes, by id:
@@ -53,11 +56,19 @@ class Returns:
 
 
 Operation = Callable[[AsyncConnection, Returns], Awaitable[Any]]
+# Many writes of one kind, done together: (connection, returns, their payloads) -> a result
+# for each payload, in order.
+Batch = Callable[[AsyncConnection, Returns, list[Any]], Awaitable[list[Any]]]
+
+
+async def _each(conn: AsyncConnection, returns: Returns, operations: list[Any]) -> list[Any]:
+    return [await operation(conn, returns) for operation in operations]
 
 
 @dataclass
 class _Entry:
-    operation: Operation
+    batch: Batch
+    payload: Any
     done: asyncio.Future[Any]
 
 
@@ -69,9 +80,9 @@ class Journal:
         self._pending: set[asyncio.Future[Any]] = set()
         self._task: asyncio.Task[None] | None = None
 
-    def _submit(self, operation: Operation) -> asyncio.Future[Any]:
+    def _submit(self, batch: Batch, payload: Any) -> asyncio.Future[Any]:
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Entry(operation, done))
+        self._queue.append(_Entry(batch, payload, done))
         self._pending.add(done)
         done.add_done_callback(self._pending.discard)
         self._wake.set()
@@ -81,11 +92,18 @@ class Journal:
 
     async def run(self, operation: Operation) -> Any:
         """Do ``operation`` in the next group; its result once that group has committed."""
-        return await self._submit(operation)
+        return await self._submit(_each, operation)
 
     def post(self, operation: Operation) -> None:
         """Do ``operation`` in the next group, without waiting for it."""
-        self._submit(operation).add_done_callback(_log_failure)
+        self._submit(_each, operation).add_done_callback(_log_failure)
+
+    async def run_in(self, batch: Batch, payload: Any) -> Any:
+        """Add ``payload`` to the next group's ``batch``; its result once that has committed."""
+        return await self._submit(batch, payload)
+
+    def post_in(self, batch: Batch, payload: Any) -> None:
+        self._submit(batch, payload).add_done_callback(_log_failure)
 
     async def drain(self) -> None:
         """Wait until everything submitted so far has committed (or failed)."""
@@ -108,7 +126,7 @@ class Journal:
 
     async def _commit(self, group: list[_Entry]) -> None:
         try:
-            results = await self._transaction([entry.operation for entry in group])
+            results = await self._transaction(group)
         except Exception as exc:
             if len(group) == 1:
                 _settle(group[0], error=exc)
@@ -117,13 +135,21 @@ class Journal:
             for entry in group:
                 await self._commit([entry])
             return
-        for entry, result in zip(group, results, strict=True):
-            _settle(entry, result=result)
+        for entry in group:
+            _settle(entry, result=results[id(entry)])
 
-    async def _transaction(self, operations: list[Operation]) -> list[Any]:
+    async def _transaction(self, group: list[_Entry]) -> dict[int, Any]:
+        """One transaction: each batch once with all its entries, in the order the batches
+        first came, then the reservations given back."""
+        by_batch: dict[Batch, list[_Entry]] = {}
+        for entry in group:
+            by_batch.setdefault(entry.batch, []).append(entry)
         returns = Returns()
+        results: dict[int, Any] = {}
         async with self._database.write() as conn:
-            results = [await operation(conn, returns) for operation in operations]
+            for batch, entries in by_batch.items():
+                answers = await batch(conn, returns, [e.payload for e in entries])
+                results.update((id(e), answer) for e, answer in zip(entries, answers, strict=True))
             await returns.apply(conn)
         return results
 

@@ -10,35 +10,30 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     and_,
     bindparam,
     delete,
-    exists,
     func,
     insert,
-    not_,
-    or_,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openlead.db.dialect import insert_for, is_postgres
+from openlead.db.dialect import insert_for, is_postgres, timestamp_text, timestamp_value
 from openlead.db.tables import (
     FRESH_LEAD,
     FRESH_LEAD_INDEX,
-    block_list,
     campaign_email_accounts,
     campaign_leads,
     campaigns,
     email_accounts,
     leads,
     messages,
-    unsubscribes,
 )
 from openlead.leads.lifecycle import LeadStatus
 from openlead.leads.schemas import PROFILE_FIELDS
@@ -495,134 +490,25 @@ def _membership_params(account_id: int, campaign_id: int, lead_id: int) -> dict[
 
 
 
-def _membership(account_id: int, campaign_id: int, lead_id: int) -> list[Any]:
-    return [
-        campaign_leads.c.account_id == account_id,
-        campaign_leads.c.campaign_id == campaign_id,
-        campaign_leads.c.lead_id == lead_id,
-    ]
-
-
-def _listed_against_membership() -> tuple[Any, Any]:
-    """Whether the lead's address is blocked, and whether it is unsubscribed, as the sender
-    reads the lists: an import override covers only entries older than the membership."""
-    blocked_entry = lambda kind, value: exists().where(  # noqa: E731
-        block_list.c.account_id == campaign_leads.c.account_id,
-        block_list.c.kind == kind,
-        block_list.c.value == value,
-        or_(
-            not_(campaign_leads.c.ignore_block_list),
-            block_list.c.created_at > campaign_leads.c.created_at,
-        ),
-    )
-    blocked = or_(
-        blocked_entry("email", leads.c.email), blocked_entry("domain", leads.c.email_domain)
-    )
-    unsubscribed = exists().where(
-        unsubscribes.c.account_id == campaign_leads.c.account_id,
-        unsubscribes.c.email == leads.c.email,
-        or_(
-            not_(campaign_leads.c.ignore_unsubscribe_list),
-            unsubscribes.c.created_at > campaign_leads.c.created_at,
-        ),
-    )
-    return blocked, unsubscribed
-
-
-def _joined() -> Any:
-    return campaign_leads.join(
-        leads,
-        and_(
-            leads.c.account_id == campaign_leads.c.account_id,
-            leads.c.id == campaign_leads.c.lead_id,
-        ),
-    ).join(
-        campaigns,
-        and_(
-            campaigns.c.account_id == campaign_leads.c.account_id,
-            campaigns.c.id == campaign_leads.c.campaign_id,
-        ),
-    )
-
-
-async def mark_sending(
-    conn: AsyncConnection,
-    account_id: int,
-    campaign_id: int,
-    lead_id: int,
-    seq_number: int,
-    values: dict[str, Any],
-) -> int | None:
-    """Record that this step is about to go to this lead, if it may: the lead is still at
-    this step in a sendable status, the campaign runs, and the address is neither blocked nor
-    unsubscribed right now. Returns the message's id, or None (nothing written)."""
-    names = tuple(values)
-    statement = _prebuilt(
-        conn, ("mark_sending", names), lambda postgres: _mark_statement(names, postgres)
-    )
-    params = {
-        **_membership_params(account_id, campaign_id, lead_id),
-        "w_seq_number": seq_number,
-        **{f"v_{k}": v for k, v in values.items()},
-    }
-    return (await conn.execute(statement, params)).scalar()
-
-
-def _mark_statement(names: tuple[str, ...], postgres: bool) -> Any:
-    blocked, unsubscribed = _listed_against_membership()
-    columns = ["account_id", "campaign_id", "lead_id", "seq_number", *names]
-    key = ("account_id", "campaign_id", "lead_id", "seq_number")
-    chosen = (
-        select(
-            *(_param(f"w_{k}", messages.c[k]) for k in key),
-            *(_param(f"v_{k}", messages.c[k]) for k in names),
-        )
-        .select_from(_joined())
-        .where(
-            *_bound_membership(),
-            campaign_leads.c.next_seq == _param("w_seq_number", campaign_leads.c.next_seq),
-            campaign_leads.c.status.in_(SENDABLE),
-            campaigns.c.status == ACTIVE,
-            not_(blocked),
-            not_(unsubscribed),
-        )
-    )
-    return (
-        (postgresql.insert if postgres else sqlite.insert)(messages)
-        .from_select(columns, chosen)
-        .on_conflict_do_nothing(
-            index_elements=["account_id", "campaign_id", "lead_id", "seq_number"]
-        )
-        .returning(messages.c.id)
-    )
-
-
 async def why_not_sendable(
     conn: AsyncConnection, account_id: int, campaign_id: int, lead_id: int, seq_number: int
 ) -> Row | None:
-    """What stopped ``mark_sending``: the membership as it is now, or None if it is gone."""
-    blocked, unsubscribed = _listed_against_membership()
-    query = (
-        select(
-            campaign_leads.c.next_seq,
-            campaign_leads.c.status,
-            campaigns.c.status.label("campaign_status"),
-            blocked.label("blocked"),
-            unsubscribed.label("unsubscribed"),
-            select(messages.c.state)
-            .where(
-                messages.c.account_id == account_id,
-                messages.c.campaign_id == campaign_id,
-                messages.c.lead_id == lead_id,
-                messages.c.seq_number == seq_number,
-            )
-            .scalar_subquery()
-            .label("message_state"),
-        )
-        .select_from(_joined())
-        .where(*_membership(account_id, campaign_id, lead_id))
-    )
-    return (await conn.execute(query)).first()
+    """What stopped a mark: the membership as it is now, or None if it is gone. The
+    conditions are the mark's own (``_suppressed``)."""
+    blocked, unsubscribed = _suppressed(conn)
+    p = ["$1", "$2", "$3", "$4"] if is_postgres(conn) else ["?"] * 4
+    sql = f"""
+SELECT cl.next_seq, cl.status, c.status AS campaign_status,
+       {blocked} AS blocked, {unsubscribed} AS unsubscribed,
+       (SELECT m.state FROM messages AS m
+        WHERE m.account_id = cl.account_id AND m.campaign_id = cl.campaign_id
+          AND m.lead_id = cl.lead_id AND m.seq_number = {p[3]}) AS message_state
+FROM campaign_leads AS cl
+JOIN leads AS l ON l.account_id = cl.account_id AND l.id = cl.lead_id
+JOIN campaigns AS c ON c.account_id = cl.account_id AND c.id = cl.campaign_id
+WHERE cl.account_id = {p[0]} AND cl.campaign_id = {p[1]} AND cl.lead_id = {p[2]}"""
+    params = (account_id, campaign_id, lead_id, seq_number)
+    return (await conn.exec_driver_sql(sql, params)).first()
 
 
 async def set_message_state(
@@ -793,3 +679,188 @@ async def release_mailbox_leads(
             )
             .values(values)
         )
+
+
+# --- many messages at once: the dispatcher's hot path ---------------------------------------
+# A group of the journal marks, and records the outcome of, every mailbox's current message in
+# a few statements whatever their number: the rows travel as one JSON array, read by
+# json_each on SQLite and jsonb_to_recordset on PostgreSQL. Plain SQL, run on the driver, as
+# the import's hot statements are.
+
+
+def _rows(conn: AsyncConnection, names: Sequence[str], types: Sequence[str]) -> str:
+    """A relation ``g`` of the batch's objects, with these names and PostgreSQL types."""
+    if is_postgres(conn):
+        spec = ", ".join(f"{n} {t}" for n, t in zip(names, types, strict=True))
+        return f"jsonb_to_recordset($1::jsonb) AS g({spec})"
+    fields = ", ".join(f"json_extract(value, '$.{n}') AS {n}" for n in names)
+    return f"(SELECT {fields} FROM json_each(?)) AS g"
+
+
+def _suppressed(conn: AsyncConnection) -> tuple[str, str]:
+    """SQL for "the address of ``l`` is blocked" and "… is unsubscribed", as the sender reads
+    the lists for membership ``cl``: an import override covers only entries older than it.
+    Each is one probe of a unique index."""
+    false = "false" if is_postgres(conn) else "0"
+    blocked = f"""(EXISTS (
+        SELECT 1 FROM block_list AS b
+        WHERE b.account_id = cl.account_id AND b.kind = 'email' AND b.value = l.email
+          AND (cl.ignore_block_list = {false} OR b.created_at > cl.created_at))
+     OR EXISTS (
+        SELECT 1 FROM block_list AS b
+        WHERE b.account_id = cl.account_id AND b.kind = 'domain' AND b.value = l.email_domain
+          AND (cl.ignore_block_list = {false} OR b.created_at > cl.created_at)))"""
+    unsubscribed = f"""EXISTS (
+        SELECT 1 FROM unsubscribes AS u
+        WHERE u.account_id = cl.account_id AND u.email = l.email
+          AND (cl.ignore_unsubscribe_list = {false} OR u.created_at > cl.created_at))"""
+    return blocked, unsubscribed
+
+
+def _sendable_now(conn: AsyncConnection) -> str:
+    """The conditions of the moment of sending, on ``cl`` (membership), ``l`` and ``c``."""
+    blocked, unsubscribed = _suppressed(conn)
+    return f"""
+    cl.next_seq = g.seq_number
+    AND cl.status IN ('{SENDABLE[0]}', '{SENDABLE[1]}')
+    AND c.status = '{ACTIVE}'
+    AND NOT {blocked}
+    AND NOT {unsubscribed}"""
+
+
+_MARK_FIELDS = (
+    ("account_id", "bigint"),
+    ("campaign_id", "bigint"),
+    ("lead_id", "bigint"),
+    ("seq_number", "integer"),
+    ("variant_label", "text"),
+    ("email_account_id", "bigint"),
+    ("message_id", "text"),
+    ("lease_until", "timestamptz"),
+    ("links", "jsonb"),
+    ("created_at", "timestamptz"),
+)
+_MARK_STATEMENTS: dict[str, str] = {}
+
+
+def _mark_many_sql(conn: AsyncConnection) -> str:
+    sql = _MARK_STATEMENTS.get(conn.dialect.name)
+    if sql is None:
+        names = [n for n, _ in _MARK_FIELDS]
+        given = _rows(conn, names, [t for _, t in _MARK_FIELDS])
+        sql = f"""
+INSERT INTO messages (account_id, campaign_id, lead_id, seq_number, variant_label,
+                      email_account_id, message_id, state, lease_until, links, created_at)
+SELECT g.account_id, g.campaign_id, g.lead_id, g.seq_number, g.variant_label,
+       g.email_account_id, g.message_id, '{SENDING}', g.lease_until, g.links, g.created_at
+FROM {given}
+JOIN campaign_leads AS cl
+  ON cl.account_id = g.account_id AND cl.campaign_id = g.campaign_id AND cl.lead_id = g.lead_id
+JOIN leads AS l ON l.account_id = cl.account_id AND l.id = cl.lead_id
+JOIN campaigns AS c ON c.account_id = cl.account_id AND c.id = cl.campaign_id
+WHERE {_sendable_now(conn)}
+ON CONFLICT (account_id, campaign_id, lead_id, seq_number) DO NOTHING
+RETURNING campaign_id, lead_id, seq_number, id
+"""
+        _MARK_STATEMENTS[conn.dialect.name] = sql
+    return sql
+
+
+async def mark_many(
+    conn: AsyncConnection, marks: Sequence[dict[str, Any]]
+) -> dict[tuple[int, int, int], int]:
+    """``mark_sending`` for many messages in one statement: each given as a dict of the
+    ``_MARK_FIELDS``. Returns the new rows' ids by (campaign, lead, step); a message missing
+    from the answer may not go (nothing was written for it)."""
+    rows = [
+        {
+            **mark,
+            "lease_until": timestamp_text(conn, mark["lease_until"]),
+            "created_at": timestamp_text(conn, mark["created_at"]),
+            # SQLite's json_extract hands an array back as its JSON text, which is what the
+            # column stores; PostgreSQL reads it as jsonb.
+        }
+        for mark in marks
+    ]
+    result = await conn.exec_driver_sql(_mark_many_sql(conn), (orjson.dumps(rows).decode(),))
+    return {(c, lead, seq): id_ for c, lead, seq, id_ in result.all()}
+
+
+_SENT_STATEMENTS: dict[str, tuple[str, str]] = {}
+
+
+def _sent_many_sql(conn: AsyncConnection) -> tuple[str, str]:
+    """(mark the messages sent, read the memberships they move on)."""
+    found = _SENT_STATEMENTS.get(conn.dialect.name)
+    if found is None:
+        sent = _rows(conn, ["id", "account_id", "sent_at"], ["bigint", "bigint", "timestamptz"])
+        keys = _rows(
+            conn, ["account_id", "campaign_id", "lead_id"], ["bigint", "bigint", "bigint"]
+        )
+        lock = " FOR UPDATE OF cl" if is_postgres(conn) else ""
+        found = (
+            f"""
+UPDATE messages SET state = '{SENT}', sent_at = g.sent_at, lease_until = NULL, error = NULL
+FROM {sent}
+WHERE messages.id = g.id AND messages.account_id = g.account_id
+  AND messages.state = '{SENDING}'
+RETURNING messages.id""",
+            f"""
+SELECT cl.account_id, cl.campaign_id, cl.lead_id, cl.status, cl.next_seq
+FROM campaign_leads AS cl
+JOIN {keys}
+  ON cl.account_id = g.account_id AND cl.campaign_id = g.campaign_id AND cl.lead_id = g.lead_id
+{lock}""",
+        )
+        _SENT_STATEMENTS[conn.dialect.name] = found
+    return found
+
+
+async def mark_many_sent(
+    conn: AsyncConnection, sent: Sequence[tuple[int, int, datetime]]
+) -> set[int]:
+    """(account, message row id, sent at) of messages the server took: those still "sending"
+    are now "sent"; returns their ids."""
+    if not sent:
+        return set()
+    rows = [{"account_id": a, "id": m, "sent_at": timestamp_text(conn, t)} for a, m, t in sent]
+    update_sql, _ = _sent_many_sql(conn)
+    result = await conn.exec_driver_sql(update_sql, (orjson.dumps(rows).decode(),))
+    return {row[0] for row in result.all()}
+
+
+async def memberships_of(
+    conn: AsyncConnection, keys: Sequence[tuple[int, int, int]]
+) -> dict[tuple[int, int, int], Row]:
+    """The (account, campaign, lead) memberships as they are now (held on PostgreSQL)."""
+    if not keys:
+        return {}
+    rows = [{"account_id": a, "campaign_id": c, "lead_id": lead} for a, c, lead in keys]
+    _, select_sql = _sent_many_sql(conn)
+    result = await conn.exec_driver_sql(select_sql, (orjson.dumps(rows).decode(),))
+    return {(r.account_id, r.campaign_id, r.lead_id): r for r in result.all()}
+
+
+_MOVE_ON_MANY = """
+UPDATE campaign_leads
+SET next_seq = {p}, next_send_at = {p}, last_sent_at = {p}, attempts = 0, hold = NULL,
+    status = {p}, updated_at = {p}
+WHERE account_id = {p} AND campaign_id = {p} AND lead_id = {p} AND next_seq = {p}
+"""
+
+
+async def move_many_on(conn: AsyncConnection, moves: Sequence[tuple[Any, ...]]) -> None:
+    """Each (next_seq, next_send_at, now, status, account, campaign, lead, from_seq): the
+    membership moved on after a send, while still at ``from_seq``."""
+    if not moves:
+        return
+    if is_postgres(conn):
+        marks = [f"${i}" for i in range(1, 10)]
+        sql = _MOVE_ON_MANY.replace("{p}", "{}").format(*marks)
+    else:
+        sql = _MOVE_ON_MANY.replace("{p}", "?")
+    rows = []
+    for seq, due, now, status, a, c, lead, old in moves:
+        stamp = timestamp_value(conn, now)
+        rows.append((seq, timestamp_value(conn, due), stamp, status, stamp, a, c, lead, old))
+    await conn.exec_driver_sql(sql, rows)
