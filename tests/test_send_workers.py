@@ -187,14 +187,16 @@ def test_a_killed_worker_loses_nobody_and_repeats_nothing(sending_server: Server
         rows = check_every_step_once(setup)
         received = {got.message_id: got for got in sink.received()}
         uncertain = [row for row in rows.values() if row.state == "uncertain"]
-        # Only what was on its way at the kill is uncertain: at most one per open connection
-        # (a session sends one message at a time), so at most one per mailbox.
-        assert len(uncertain) <= len(open_at_kill), (uncertain, open_at_kill)
-        assert len({row.email_account_id for row in uncertain}) == len(uncertain), uncertain
-        peers = Counter(
-            received[row.message_id].peer for row in uncertain if row.message_id in received
-        )
-        assert all(peer in open_at_kill and n == 1 for peer, n in peers.items()), peers
+        # Uncertain: marked at the kill and never recorded. Per mailbox's session that is the
+        # message on its way (it may or may not have arrived), the next one (marked while the
+        # first went; it never went: docs/sending.md) and any whose outcome was still to be
+        # written (those arrived). So at most two per open connection never arrived.
+        assert uncertain, "the kill left nothing uncertain: it did not hit a batch"
+        lost = Counter(row.email_account_id for row in uncertain if row.message_id not in received)
+        assert sum(lost.values()) <= 2 * len(open_at_kill), (lost, open_at_kill)
+        assert all(n <= 2 for n in lost.values()), lost
+        arrived = {received[r.message_id].peer for r in uncertain if r.message_id in received}
+        assert arrived <= open_at_kill, (arrived, open_at_kill)
         # What the database says was sent, the sink has.
         missing = [
             row.message_id

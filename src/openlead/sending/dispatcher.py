@@ -9,10 +9,12 @@ One ``tick`` (docs/sending.md):
    ``next_send_at`` is pushed to the end of a lease: should this worker die, the lead is due
    again then. The mailbox's daily count and gap, and the campaign's new-lead count, are
    reserved in the same transaction, so no other worker can spend them twice.
-2. **Send**, one SMTP session per mailbox, all mailboxes at once. Per message: MAIL FROM and
-   RCPT TO; then the *mark* (a ``messages`` row in state "sending", written only if the lead
-   may still be sent this step right now: not blocked, not unsubscribed, still at this step,
-   campaign running), committed before any content goes; then DATA.
+2. **Send**, one SMTP session per mailbox, all mailboxes at once. Per message: the *mark* (a
+   ``messages`` row in state "sending", written only if the lead may still be sent this step
+   right now: not blocked, not unsubscribed, still at this step, campaign running), committed
+   before any of the message goes; then MAIL FROM and RCPT TO (a refusal of the address is a
+   bounce, a deferral a later try; the mark is updated or taken back); then DATA. The next
+   message's mark is written while the current one goes.
 3. **Record** the outcome (sent, bounced, deferred, uncertain), the lead's next step and its
    events, committed in groups with later marks (``journal``).
 
@@ -28,7 +30,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -127,6 +129,16 @@ class Send:
     @property
     def lead_id(self) -> int:
         return int(self.lead.id)
+
+
+@dataclass
+class _Ready:
+    """A rendered send whose mark has been asked for."""
+
+    send: Send
+    draft: compose.Draft
+    variant: str
+    mark: asyncio.Future[int | None]
 
 
 def _schedule(campaign: Row) -> Schedule | None:
@@ -442,48 +454,59 @@ class Dispatcher:
     # --- sending ----------------------------------------------------------------------------
 
     async def _lane(self, mailbox: Mailbox, sends: list[Send]) -> None:
-        """One mailbox's sends, in order, over one session."""
-        pending = list(sends)
+        """One mailbox's sends, in order, over one session. The next message's mark is being
+        written while the current one goes, so the session seldom waits for a commit."""
+        queue = deque(sends)
         session: aiosmtplib.SMTP | None = None
+        ahead: _Ready | None = None
         try:
-            while pending:
+            while queue or ahead is not None:
+                current, ahead = ahead or self._next_ready(queue), None
+                if current is None:
+                    continue
                 if session is None or not session.is_connected:
                     try:
                         session = await smtp.open_session(mailbox.config)
                     except smtp.MailboxUnavailable as exc:
-                        self.journal.post(_mailbox_failed(mailbox, pending, exc, self.clock()))
+                        await self._give_up(mailbox, [current], queue, exc)
                         return
                     if mailbox.failing:
                         self.journal.post(_mailbox_recovered(mailbox))
                         mailbox = replace(mailbox, failing=False, failures=0)
-                send = pending.pop(0)
+                ahead = self._next_ready(queue)
                 try:
-                    await self._send(session, send)
+                    await self._deliver(session, current)
                 except smtp.MailboxUnavailable as exc:
-                    pending.insert(0, send)
-                    self.journal.post(_mailbox_failed(mailbox, pending, exc, self.clock()))
+                    await self._give_up(mailbox, [current, ahead], queue, exc)
                     return
         finally:
             if session is not None:
                 await smtp.close_session(session)
 
-    async def _send(self, session: aiosmtplib.SMTP, send: Send) -> None:
+    def _next_ready(self, queue: deque[Send]) -> _Ready | None:
+        """The next send of the queue that is to go, its mark on its way; the ones before it
+        that are not to go are settled."""
+        while queue:
+            ready = self._prepare(queue.popleft())
+            if ready is not None:
+                return ready
+        return None
+
+    def _prepare(self, send: Send) -> _Ready | None:
+        """Render the step and ask for its mark; None when it is not to go now (and then what
+        happens to the lead instead is on its way to the journal)."""
         now = self.clock()
         rendered = render_for_send(send.plan.steps, send.lead, send.seq_number)
         if rendered is None:
             self.journal.post(_finish(send, now))
-            return
+            return None
         if rendered.missing or rendered.error:
             reason = HOLD_MISSING if rendered.missing else HOLD_RENDER
             self.journal.post(_hold(send, reason, now))
-            return
+            return None
         if not send.plan.schedule.is_open(now):
             self.journal.post(_release(send, now))
-            return
-        reply = await smtp.offer(session, send.mailbox.from_email, send.lead.email)
-        if reply.verdict != "accepted":
-            self.journal.post(_failed(send, reply, None, now))
-            return
+            return None
         assert rendered.subject is not None and rendered.email_body is not None
         draft = compose.Draft(
             from_name=send.mailbox.from_name,
@@ -498,23 +521,46 @@ class Dispatcher:
         )
         plan = send.plan
         links = compose.links_of(draft.body) if plan.track_clicks and not plan.plain_text else []
-        mark = await self.journal.run_in(
-            _marks, _Mark(send, draft.message_id, rendered.label, links, now, now + self.lease)
-        )
+        mark = _Mark(send, draft.message_id, rendered.label, links, now, now + self.lease)
+        return _Ready(send, draft, rendered.label, self.journal.submit_in(_marks, mark))
+
+    async def _deliver(self, session: aiosmtplib.SMTP, ready: _Ready) -> None:
+        """Once its mark is written: offer the message, hand it over, record what happened."""
+        send, draft = ready.send, ready.draft
+        mark = await ready.mark
         if mark is None:
-            await smtp.withdraw(session)
+            return
+        now = draft.sent_at
+        reply = await smtp.offer(session, send.mailbox.from_email, send.lead.email)
+        if reply.verdict != "accepted":
+            self.journal.post(_failed(send, reply, mark, now))
             return
         content = compose.render(draft, self._tracking(send))
         reply = await smtp.hand_over(session, content)
         if reply.verdict == "accepted":
             self.journal.post_in(
-                _sents, _Sent(send, mark, draft.message_id, rendered.label, self.clock())
+                _sents, _Sent(send, mark, draft.message_id, ready.variant, self.clock())
             )
         elif reply.verdict == "uncertain":
-            self.journal.post(_uncertain(send, mark, draft.message_id, rendered.label, now))
+            self.journal.post(_uncertain(send, mark, draft.message_id, ready.variant, now))
             session.close()
         else:
             self.journal.post(_failed(send, reply, mark, now))
+
+    async def _give_up(
+        self,
+        mailbox: Mailbox,
+        readies: list[_Ready | None],
+        queue: deque[Send],
+        exc: smtp.MailboxUnavailable,
+    ) -> None:
+        """The mailbox failed: its marks not sent are taken back, its sends wait."""
+        marked: list[tuple[Send, int]] = []
+        for ready in readies:
+            if ready is not None and (mark := await ready.mark) is not None:
+                marked.append((ready.send, mark))
+        waiting = [send for send, _ in marked] + list(queue)
+        self.journal.post(_mailbox_failed(mailbox, waiting, marked, exc, self.clock()))
 
     def _tracking(self, send: Send) -> compose.Tracking:
         ref = EmailRef(send.account_id, send.campaign_id, send.lead_id, send.seq_number)
@@ -865,7 +911,11 @@ def _release(send: Send, now: datetime) -> Any:
 
 
 def _mailbox_failed(
-    mailbox: Mailbox, sends: list[Send], exc: smtp.MailboxUnavailable, now: datetime
+    mailbox: Mailbox,
+    sends: list[Send],
+    marked: list[tuple[Send, int]],
+    exc: smtp.MailboxUnavailable,
+    now: datetime,
 ) -> Any:
     """The mailbox could not connect or log in: it is marked failing and tried again later;
     its follow-ups wait for it, its new leads go back to be given to another mailbox. No lead
@@ -878,6 +928,8 @@ def _mailbox_failed(
         await repository.set_mailbox_health(
             conn, mailbox.account_id, mailbox.id, "FAILING", str(exc), retry_at, failures
         )
+        for send, mark in marked:  # nothing of these went: the step may go later
+            await repository.forget_message(conn, send.account_id, mark)
         by_campaign: dict[tuple[int, bool], list[int]] = defaultdict(list)
         for send in sends:
             _give_back(send, returns)

@@ -102,6 +102,10 @@ class Journal:
         """Add ``payload`` to the next group's ``batch``; its result once that has committed."""
         return await self._submit(batch, payload)
 
+    def submit_in(self, batch: Batch, payload: Any) -> asyncio.Future[Any]:
+        """``run_in`` without waiting: the future of its result."""
+        return self._submit(batch, payload)
+
     def post_in(self, batch: Batch, payload: Any) -> None:
         self._submit(batch, payload).add_done_callback(_log_failure)
 

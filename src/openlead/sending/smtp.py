@@ -1,8 +1,8 @@
 """SMTP delivery with aiosmtplib: one session per mailbox, and what each reply means.
 
-A message goes in two halves, so that the sender can record it between them: ``offer`` (MAIL
-FROM and RCPT TO: the recipient's server says yes or no to the address; nothing has been sent
-yet) and ``hand_over`` (DATA: the content). Every failure is sorted into one of:
+A message goes in two halves: ``offer`` (MAIL FROM and RCPT TO: the recipient's server says
+yes or no to the address; nothing has been sent yet) and ``hand_over`` (DATA: the content).
+Every failure is sorted into one of:
 
 - ``permanent``: a 5xx reply about the message or the address: a bounce;
 - ``temporary``: a 4xx reply: the same step may go later;
@@ -121,14 +121,6 @@ async def offer(smtp: aiosmtplib.SMTP, sender: str, recipient: str) -> Reply:
     except (aiosmtplib.SMTPException, OSError) as exc:
         return Reply("temporary", None, _text(exc))
     return Reply("accepted", 250)
-
-
-async def withdraw(smtp: aiosmtplib.SMTP) -> None:
-    """Abandon an offered message (RSET); a session that cannot is closed."""
-    try:
-        await smtp.rset()
-    except (aiosmtplib.SMTPException, OSError):
-        smtp.close()
 
 
 async def hand_over(smtp: aiosmtplib.SMTP, content: bytes) -> Reply:
