@@ -35,11 +35,17 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import NullType
 
-from openlead.db.dialect import is_postgres
+from openlead.db.dialect import is_postgres, timestamp_value
 from openlead.db.jsoncodec import loads
 from openlead.db.tables import block_list, campaign_leads, lead_events, leads, unsubscribes
 from openlead.leads.lifecycle import EventType, LeadStatus
 from openlead.leads.schemas import PROFILE_FIELDS
+
+
+def _json(value: Any) -> str:
+    """As the JSON column stores it: no data is the JSON null."""
+    return orjson.dumps(value).decode()
+
 
 _membership = and_(
     campaign_leads.c.account_id == leads.c.account_id, campaign_leads.c.lead_id == leads.c.id
@@ -215,27 +221,26 @@ async def record_events(
     await record_events_of(conn, [(account_id, *event, now) for event in events])
 
 
+_INSERT_EVENTS = {
+    "sqlite": "INSERT INTO lead_events (account_id, lead_id, campaign_id, type, data, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)",
+    "postgresql": "INSERT INTO lead_events (account_id, lead_id, campaign_id, type, data,"
+    " created_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
+}
+
+
 async def record_events_of(
     conn: AsyncConnection,
     events: list[tuple[int, int, int | None, str, dict[str, Any] | None, datetime]],
 ) -> None:
     """Record (account_id, lead_id, campaign_id, type, data, created_at) events, of any
-    accounts, in one statement."""
+    accounts, in one statement (on the driver: the sender records every email it sends)."""
     if events:
-        await conn.execute(
-            insert(lead_events),
-            [
-                {
-                    "account_id": account_id,
-                    "lead_id": lead_id,
-                    "campaign_id": campaign_id,
-                    "type": kind,
-                    "data": data,
-                    "created_at": moment,
-                }
-                for account_id, lead_id, campaign_id, kind, data, moment in events
-            ],
-        )
+        rows = [
+            (account_id, lead_id, campaign_id, kind, _json(data), timestamp_value(conn, moment))
+            for account_id, lead_id, campaign_id, kind, data, moment in events
+        ]
+        await conn.exec_driver_sql(_INSERT_EVENTS[conn.dialect.name], rows)
 
 
 async def record_blocked(
