@@ -9,7 +9,8 @@ from operator import attrgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import ColumnElement, Text, bindparam, func, select, tuple_, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import dialect as _sqlite_dialect_class
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -89,7 +90,15 @@ _OTHER_CAMPAIGN_INDEX = next(
     if [c.name for c in index.columns] == ["account_id", "lead_id"]
 )
 
-# SQLite gets IN lists over the unique indexes and one named index.
+# A batch's addresses travel to SQLite as one JSON array of [address, domain] pairs. A row
+# value IN a subquery is one probe of the unique (account_id, email_domain, email) index per
+# pair; against a list of literal row values SQLite 3.40 scans the account's part instead.
+_ADDRESS_IN_SQLITE = (
+    "(l.email_domain, l.email) IN "
+    "(SELECT json_extract(value, '$[1]'), json_extract(value, '$[0]') FROM json_each({pairs}))"
+)
+
+# SQLite gets IN subqueries over the unique indexes and one named index.
 _IMPORT_CHECKS_SQLITE = f"""
 SELECT 0, NULL FROM campaigns WHERE account_id = ?1 AND id = ?2
 UNION ALL
@@ -104,18 +113,20 @@ SELECT here + 2 * other, email FROM (
                    WHERE other.account_id = l.account_id AND other.lead_id = l.id
                      AND other.campaign_id <> ?2) AS other
     FROM leads AS l
-    WHERE l.account_id = ?1 AND l.email IN (SELECT value FROM json_each(?3))
+    WHERE l.account_id = ?1 AND {_ADDRESS_IN_SQLITE.format(pairs="?3")}
 ) WHERE here OR other
 UNION ALL
 -- One lookup per kind: given one OR of the two, SQLite read the account's whole block list.
 SELECT {_BLOCKED_ADDRESS}, value FROM block_list
-WHERE account_id = ?1 AND kind = '{EMAIL}' AND value IN (SELECT value FROM json_each(?3))
+WHERE account_id = ?1 AND kind = '{EMAIL}'
+  AND value IN (SELECT json_extract(value, '$[0]') FROM json_each(?3))
 UNION ALL
 SELECT {_BLOCKED_DOMAIN}, value FROM block_list
-WHERE account_id = ?1 AND kind = '{DOMAIN}' AND value IN (SELECT value FROM json_each(?4))
+WHERE account_id = ?1 AND kind = '{DOMAIN}'
+  AND value IN (SELECT json_extract(value, '$[1]') FROM json_each(?3))
 UNION ALL
 SELECT {_UNSUBSCRIBED}, email FROM unsubscribes
-WHERE account_id = ?1 AND email IN (SELECT value FROM json_each(?3))
+WHERE account_id = ?1 AND email IN (SELECT json_extract(value, '$[0]') FROM json_each(?3))
 """
 
 # PostgreSQL gets the addresses as an array and a LATERAL ``LIMIT 1`` probe per address, and
@@ -127,7 +138,7 @@ _IMPORT_CHECKS_POSTGRES = f"""
 WITH campaign AS (
     SELECT id FROM campaigns WHERE account_id = $1 AND id = $2 FOR SHARE
 ), given AS (
-    SELECT email FROM unnest($3::text[]) AS given (email)
+    SELECT email, domain FROM unnest($3::text[], $4::text[]) AS given (email, domain)
 ), known AS (
     SELECT given.email,
            (SELECT true FROM campaign_leads AS here
@@ -137,7 +148,8 @@ WITH campaign AS (
             WHERE other.account_id = $1 AND other.lead_id = l.id AND other.campaign_id <> $2
             LIMIT 1) IS NOT NULL AS other
     FROM given CROSS JOIN LATERAL (
-        SELECT id FROM leads WHERE account_id = $1 AND email = given.email LIMIT 1
+        SELECT id FROM leads
+        WHERE account_id = $1 AND email_domain = given.domain AND email = given.email LIMIT 1
     ) AS l
 )
 SELECT 0, NULL FROM campaign
@@ -149,7 +161,8 @@ SELECT {_BLOCKED_ADDRESS}, hit.value FROM given CROSS JOIN LATERAL (
     WHERE account_id = $1 AND kind = '{EMAIL}' AND value = given.email LIMIT 1
 ) AS hit
 UNION ALL
-SELECT {_BLOCKED_DOMAIN}, hit.value FROM unnest($4::text[]) AS given (domain) CROSS JOIN LATERAL (
+SELECT {_BLOCKED_DOMAIN}, hit.value FROM (SELECT DISTINCT domain FROM given) AS given
+CROSS JOIN LATERAL (
     SELECT value FROM block_list
     WHERE account_id = $1 AND kind = '{DOMAIN}' AND value = given.domain LIMIT 1
 ) AS hit
@@ -161,20 +174,18 @@ SELECT {_UNSUBSCRIBED}, hit.email FROM given CROSS JOIN LATERAL (
 
 
 async def import_checks(
-    conn: AsyncConnection,
-    account_id: int,
-    campaign_id: int,
-    emails: list[str],
-    domains: list[str],
+    conn: AsyncConnection, account_id: int, campaign_id: int, emails: list[str]
 ) -> ImportChecks | None:
     """What the database knows about these addresses; None when the campaign does not exist."""
+    domains = [domain_of(email) for email in emails]
     if is_postgres(conn):
         result = await conn.exec_driver_sql(
             _IMPORT_CHECKS_POSTGRES, (account_id, campaign_id, emails, domains)
         )
     else:
         result = await conn.exec_driver_sql(
-            _IMPORT_CHECKS_SQLITE, (account_id, campaign_id, _json(emails), _json(domains))
+            _IMPORT_CHECKS_SQLITE,
+            (account_id, campaign_id, _json(list(zip(emails, domains, strict=True)))),
         )
     campaign_exists = False
     found: dict[int, set[str]] = {
@@ -213,14 +224,14 @@ _MERGE = ", ".join(f"{f} = COALESCE(excluded.{f}, leads.{f})" for f in PROFILE_F
 _UPSERT_SQLITE = f"""
 INSERT INTO leads ({_LEAD_COLUMNS})
 VALUES (?, ?, ?, {", ".join("?" * len(PROFILE_FIELDS))}, ?, ?, ?)
-ON CONFLICT (account_id, email) DO UPDATE SET {_MERGE},
+ON CONFLICT (account_id, email_domain, email) DO UPDATE SET {_MERGE},
     custom_fields = json_patch(leads.custom_fields, excluded.custom_fields),
     updated_at = excluded.updated_at
 """
 # sqlite3 cannot return rows from executemany; the ids are read back in one statement.
-_LEAD_IDS_SQLITE = """
-SELECT email, id FROM leads
-WHERE account_id = ? AND email IN (SELECT value FROM json_each(?))
+_LEAD_IDS_SQLITE = f"""
+SELECT l.email, l.id FROM leads AS l
+WHERE l.account_id = ? AND {_ADDRESS_IN_SQLITE.format(pairs="?")}
 """
 
 # On PostgreSQL the batch travels as one JSON array of rows ($3): asyncpg took ~2 ms of this
@@ -235,7 +246,7 @@ given AS (
     INSERT INTO leads ({_LEAD_COLUMNS})
     SELECT $1, email, email_domain, {_PROFILE}, custom_fields, $2, $2
     FROM given ORDER BY position
-    ON CONFLICT (account_id, email) DO UPDATE SET {_MERGE},
+    ON CONFLICT (account_id, email_domain, email) DO UPDATE SET {_MERGE},
         custom_fields = leads.custom_fields || excluded.custom_fields,
         updated_at = excluded.updated_at
     RETURNING id, email
@@ -311,7 +322,7 @@ async def upsert_leads(
             [(account_id, *lead[:-1], _json(lead[-1]), stamp, stamp) for lead in values],
         )
         result = await conn.exec_driver_sql(
-            _LEAD_IDS_SQLITE, (account_id, _json([c.email for c in candidates]))
+            _LEAD_IDS_SQLITE, (account_id, _json([lead[:2] for lead in values]))
         )
     ids = dict(result.all())
     return [ids[c.email] for c in candidates]
@@ -440,13 +451,39 @@ async def record_events(
         )
 
 
+def address_is_one_of(conn: AsyncConnection, emails: list[str]) -> ColumnElement[bool]:
+    """Leads whose address is one of these. Beside ``leads.c.account_id == …`` it is one probe
+    of the unique (account_id, email_domain, email) index per address."""
+    domains = [domain_of(email) for email in emails]
+    if is_postgres(conn):
+        given: Any = func.unnest(
+            bindparam("address_domains", domains, type_=ARRAY(Text)),
+            bindparam("addresses", emails, type_=ARRAY(Text)),
+        ).table_valued("domain", "email").render_derived()
+        pairs = select(given.c.domain, given.c.email)
+    else:
+        # As a JSON parameter, not a list of literal row values: against those SQLite 3.40
+        # scans the account's part of the index.
+        given = func.json_each(
+            bindparam("addresses", _json(list(zip(emails, domains, strict=True))))
+        ).table_valued("value")
+        pairs = select(
+            func.json_extract(given.c.value, "$[1]"), func.json_extract(given.c.value, "$[0]")
+        )
+    return tuple_(leads.c.email_domain, leads.c.email).in_(pairs)
+
+
 async def get_lead(conn: AsyncConnection, account_id: int, lead_id: int) -> Row | None:
     query = select(leads).where(leads.c.account_id == account_id, leads.c.id == lead_id)
     return (await conn.execute(query)).first()
 
 
 async def find_by_email(conn: AsyncConnection, account_id: int, email: str) -> Row | None:
-    query = select(leads).where(leads.c.account_id == account_id, leads.c.email == email)
+    query = select(leads).where(
+        leads.c.account_id == account_id,
+        leads.c.email_domain == domain_of(email),
+        leads.c.email == email,
+    )
     return (await conn.execute(query)).first()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openlead.addresses import domain_of, normalise_email
+from openlead.addresses import normalise_email
 from openlead.campaign_leads import repository as campaign_leads
 from openlead.clock import utcnow
 from openlead.leads import importer, repository
@@ -29,9 +29,7 @@ async def import_leads(
     await repository.lock_for_import(conn, account_id)
     screened = importer.screen(request.lead_list)
     emails = screened.emails
-    checks = await repository.import_checks(
-        conn, account_id, campaign_id, emails, list({domain_of(e): None for e in emails})
-    )
+    checks = await repository.import_checks(conn, account_id, campaign_id, emails)
     if checks is None:
         raise NotFound("Campaign")
     known = importer.Known(
