@@ -28,11 +28,15 @@ def _presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
+# Every dependency here is ``async def`` although none awaits: FastAPI runs a plain ``def``
+# dependency in its thread pool, two thread hand-offs (and a wait for the interpreter lock) per
+# dependency per request.
+
 # GET and HEAD read; every other method writes (the routes follow this, and WriteConn checks).
 _READ_METHODS = frozenset({"GET", "HEAD"})
 
 
-def _required_key(request: Request) -> str:
+async def _required_key(request: Request) -> str:
     key = _presented_key(request)
     if not key:
         raise ApiError(
@@ -73,17 +77,17 @@ async def current_principal(
     return principal
 
 
-def _write_connection(request: Request, conn: _Transaction) -> AsyncConnection:
+async def _write_connection(request: Request, conn: _Transaction) -> AsyncConnection:
     if request.method in _READ_METHODS:
         raise RuntimeError(f"{request.method} routes read; a write transaction was asked for")
     return conn
 
 
-def _read_connection(conn: _Transaction) -> AsyncConnection:
+async def _read_connection(conn: _Transaction) -> AsyncConnection:
     return conn
 
 
-def account_id(principal: Annotated[Principal, Depends(current_principal)]) -> int:
+async def account_id(principal: Annotated[Principal, Depends(current_principal)]) -> int:
     return principal.account_id
 
 
