@@ -90,12 +90,15 @@ _OTHER_CAMPAIGN_INDEX = next(
     if [c.name for c in index.columns] == ["account_id", "lead_id"]
 )
 
-# A batch's addresses travel to SQLite as one JSON array of [address, domain] pairs. A row
-# value IN a subquery is one probe of the unique (account_id, email_domain, email) index per
-# pair; against a list of literal row values SQLite 3.40 scans the account's part instead.
+# A batch's addresses travel to SQLite as one JSON array. A row value IN a subquery is one
+# probe of the unique (account_id, email_domain, email) index per address; against a list of
+# literal row values SQLite 3.40 scans the account's part of it instead. The domain is cut
+# at the address's one "@" (``addresses.normalise_email`` refuses quoted local parts and
+# domain literals): [address, domain] pairs read with json_extract made the statement half
+# as fast again.
+_DOMAIN_SQLITE = "substr(value, instr(value, '@') + 1)"
 _ADDRESS_IN_SQLITE = (
-    "(l.email_domain, l.email) IN "
-    "(SELECT json_extract(value, '$[1]'), json_extract(value, '$[0]') FROM json_each({pairs}))"
+    f"(l.email_domain, l.email) IN (SELECT {_DOMAIN_SQLITE}, value FROM json_each({{addresses}}))"
 )
 
 # SQLite gets IN subqueries over the unique indexes and one named index.
@@ -113,20 +116,19 @@ SELECT here + 2 * other, email FROM (
                    WHERE other.account_id = l.account_id AND other.lead_id = l.id
                      AND other.campaign_id <> ?2) AS other
     FROM leads AS l
-    WHERE l.account_id = ?1 AND {_ADDRESS_IN_SQLITE.format(pairs="?3")}
+    WHERE l.account_id = ?1 AND {_ADDRESS_IN_SQLITE.format(addresses="?3")}
 ) WHERE here OR other
 UNION ALL
 -- One lookup per kind: given one OR of the two, SQLite read the account's whole block list.
 SELECT {_BLOCKED_ADDRESS}, value FROM block_list
-WHERE account_id = ?1 AND kind = '{EMAIL}'
-  AND value IN (SELECT json_extract(value, '$[0]') FROM json_each(?3))
+WHERE account_id = ?1 AND kind = '{EMAIL}' AND value IN (SELECT value FROM json_each(?3))
 UNION ALL
 SELECT {_BLOCKED_DOMAIN}, value FROM block_list
 WHERE account_id = ?1 AND kind = '{DOMAIN}'
-  AND value IN (SELECT json_extract(value, '$[1]') FROM json_each(?3))
+  AND value IN (SELECT {_DOMAIN_SQLITE} FROM json_each(?3))
 UNION ALL
 SELECT {_UNSUBSCRIBED}, email FROM unsubscribes
-WHERE account_id = ?1 AND email IN (SELECT json_extract(value, '$[0]') FROM json_each(?3))
+WHERE account_id = ?1 AND email IN (SELECT value FROM json_each(?3))
 """
 
 # PostgreSQL gets the addresses as an array and a LATERAL ``LIMIT 1`` probe per address, and
@@ -177,15 +179,14 @@ async def import_checks(
     conn: AsyncConnection, account_id: int, campaign_id: int, emails: list[str]
 ) -> ImportChecks | None:
     """What the database knows about these addresses; None when the campaign does not exist."""
-    domains = [domain_of(email) for email in emails]
     if is_postgres(conn):
+        domains = [domain_of(email) for email in emails]
         result = await conn.exec_driver_sql(
             _IMPORT_CHECKS_POSTGRES, (account_id, campaign_id, emails, domains)
         )
     else:
         result = await conn.exec_driver_sql(
-            _IMPORT_CHECKS_SQLITE,
-            (account_id, campaign_id, _json(list(zip(emails, domains, strict=True)))),
+            _IMPORT_CHECKS_SQLITE, (account_id, campaign_id, _json(emails))
         )
     campaign_exists = False
     found: dict[int, set[str]] = {
@@ -231,7 +232,7 @@ ON CONFLICT (account_id, email_domain, email) DO UPDATE SET {_MERGE},
 # sqlite3 cannot return rows from executemany; the ids are read back in one statement.
 _LEAD_IDS_SQLITE = f"""
 SELECT l.email, l.id FROM leads AS l
-WHERE l.account_id = ? AND {_ADDRESS_IN_SQLITE.format(pairs="?")}
+WHERE l.account_id = ? AND {_ADDRESS_IN_SQLITE.format(addresses="?")}
 """
 
 # On PostgreSQL the batch travels as one JSON array of rows ($3): asyncpg took ~2 ms of this
@@ -322,7 +323,7 @@ async def upsert_leads(
             [(account_id, *lead[:-1], _json(lead[-1]), stamp, stamp) for lead in values],
         )
         result = await conn.exec_driver_sql(
-            _LEAD_IDS_SQLITE, (account_id, _json([lead[:2] for lead in values]))
+            _LEAD_IDS_SQLITE, (account_id, _json([c.email for c in candidates]))
         )
     ids = dict(result.all())
     return [ids[c.email] for c in candidates]
@@ -454,22 +455,17 @@ async def record_events(
 def address_is_one_of(conn: AsyncConnection, emails: list[str]) -> ColumnElement[bool]:
     """Leads whose address is one of these. Beside ``leads.c.account_id == …`` it is one probe
     of the unique (account_id, email_domain, email) index per address."""
-    domains = [domain_of(email) for email in emails]
     if is_postgres(conn):
         given: Any = func.unnest(
-            bindparam("address_domains", domains, type_=ARRAY(Text)),
+            bindparam("address_domains", [domain_of(e) for e in emails], type_=ARRAY(Text)),
             bindparam("addresses", emails, type_=ARRAY(Text)),
         ).table_valued("domain", "email").render_derived()
         pairs = select(given.c.domain, given.c.email)
     else:
-        # As a JSON parameter, not a list of literal row values: against those SQLite 3.40
-        # scans the account's part of the index.
-        given = func.json_each(
-            bindparam("addresses", _json(list(zip(emails, domains, strict=True))))
-        ).table_valued("value")
-        pairs = select(
-            func.json_extract(given.c.value, "$[1]"), func.json_extract(given.c.value, "$[0]")
-        )
+        # As in _ADDRESS_IN_SQLITE: a JSON parameter, the domain cut at the "@".
+        given = func.json_each(bindparam("addresses", _json(emails))).table_valued("value")
+        domain = func.substr(given.c.value, func.instr(given.c.value, "@") + 1)
+        pairs = select(domain, given.c.value)
     return tuple_(leads.c.email_domain, leads.c.email).in_(pairs)
 
 
