@@ -38,6 +38,7 @@ from sqlalchemy.types import NullType
 from openlead.db.dialect import is_postgres, timestamp_value
 from openlead.db.jsoncodec import loads
 from openlead.db.tables import block_list, campaign_leads, lead_events, leads, unsubscribes
+from openlead.leads import repository as lead_repository
 from openlead.leads.lifecycle import EventType, LeadStatus
 from openlead.leads.schemas import PROFILE_FIELDS
 
@@ -255,7 +256,7 @@ async def record_blocked(
     INSERT … SELECT whatever their number."""
     matches = []
     if emails:
-        matches.append(leads.c.email.in_(emails))
+        matches.append(lead_repository.address_is_one_of(conn, emails))
     if domains:
         matches.append(leads.c.email_domain.in_(domains))
     if not matches:

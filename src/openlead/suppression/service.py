@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Row
@@ -28,12 +28,21 @@ class Suppressed:
     unsubscribed: frozenset[str]
 
 
+def blocked_among(
+    emails: Iterable[str], listed_addresses: Collection[str], listed_domains: Collection[str]
+) -> frozenset[str]:
+    """The addresses the block list hits: listed themselves, or their domain is."""
+    return frozenset(e for e in emails if e in listed_addresses or domain_of(e) in listed_domains)
+
+
 async def suppressed(conn: AsyncConnection, account_id: int, emails: Iterable[str]) -> Suppressed:
     emails = list(emails)
     hits = await repository.block_hits(conn, account_id, emails, {domain_of(e) for e in emails})
-    blocked_emails = {h.value for h in hits if h.kind == EMAIL}
-    blocked_domains = {h.value for h in hits if h.kind == DOMAIN}
-    blocked = frozenset(e for e in emails if e in blocked_emails or domain_of(e) in blocked_domains)
+    blocked = blocked_among(
+        emails,
+        {h.value for h in hits if h.kind == EMAIL},
+        {h.value for h in hits if h.kind == DOMAIN},
+    )
     unsubscribed = frozenset(await repository.unsubscribed_among(conn, account_id, emails))
     return Suppressed(blocked=blocked, unsubscribed=unsubscribed)
 
