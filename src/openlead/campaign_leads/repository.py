@@ -244,6 +244,18 @@ async def record_events_of(
         await conn.exec_driver_sql(_INSERT_EVENTS[conn.dialect.name], rows)
 
 
+def _at_addresses(
+    conn: AsyncConnection, emails: Sequence[str], domains: Sequence[str]
+) -> ColumnElement[bool] | None:
+    """Leads at one of these addresses or domains (each an index probe); None for neither."""
+    matches = []
+    if emails:
+        matches.append(lead_repository.address_is_one_of(conn, list(emails)))
+    if domains:
+        matches.append(leads.c.email_domain.in_(list(domains)))
+    return or_(*matches) if matches else None
+
+
 async def record_blocked(
     conn: AsyncConnection,
     account_id: int,
@@ -254,12 +266,8 @@ async def record_blocked(
 ) -> int:
     """A BLOCKED event on every campaign membership of the newly blocked addresses, in one
     INSERT … SELECT whatever their number."""
-    matches = []
-    if emails:
-        matches.append(lead_repository.address_is_one_of(conn, emails))
-    if domains:
-        matches.append(leads.c.email_domain.in_(domains))
-    if not matches:
+    matching = _at_addresses(conn, emails, domains)
+    if matching is None:
         return 0
     chosen = (
         select(
@@ -271,7 +279,7 @@ async def record_blocked(
             literal(now, type_=lead_events.c.created_at.type).label("created_at"),
         )
         .select_from(campaign_leads.join(leads, _membership))
-        .where(leads.c.account_id == account_id, or_(*matches))
+        .where(leads.c.account_id == account_id, matching)
     )
     statement = insert(lead_events).from_select(
         ["account_id", "lead_id", "campaign_id", "type", "data", "created_at"], chosen
@@ -475,14 +483,10 @@ async def hold_addresses(
     conn: AsyncConnection, account_id: int, emails: list[str], domains: list[str], reason: str
 ) -> None:
     """Stop the unfinished sequences of these addresses (and domains) in every campaign."""
-    matches = []
-    if emails:
-        matches.append(leads.c.email.in_(emails))
-    if domains:
-        matches.append(leads.c.email_domain.in_(domains))
-    if not matches:
+    matching = _at_addresses(conn, emails, domains)
+    if matching is None:
         return
-    hit = select(leads.c.id).where(leads.c.account_id == account_id, or_(*matches))
+    hit = select(leads.c.id).where(leads.c.account_id == account_id, matching)
     await conn.execute(
         update(campaign_leads)
         .where(
@@ -510,13 +514,9 @@ async def lift_holds(
         conditions.append(campaign_leads.c.campaign_id == campaign_id)
     if lead_id is not None:
         conditions.append(campaign_leads.c.lead_id == lead_id)
-    if emails or domains:
-        matches = []
-        if emails:
-            matches.append(leads.c.email.in_(list(emails)))
-        if domains:
-            matches.append(leads.c.email_domain.in_(list(domains)))
-        hit = select(leads.c.id).where(leads.c.account_id == account_id, or_(*matches))
+    matching = _at_addresses(conn, emails, domains)
+    if matching is not None:
+        hit = select(leads.c.id).where(leads.c.account_id == account_id, matching)
         conditions.append(campaign_leads.c.lead_id.in_(hit))
     await conn.execute(
         update(campaign_leads)

@@ -20,7 +20,7 @@ from openlead.sending.schemas import (
     EmailAccountSaved,
 )
 from openlead.vault import Vault
-from openlead.web.deps import AccountId, ReadConn, WriteConn
+from openlead.web.deps import AccountId, AccountIdAlone, ReadConn, WriteConn
 from openlead.web.ids import ObjectId
 from openlead.web.pagination import Page, PageParams
 
@@ -97,7 +97,7 @@ async def delete_email_account(
 
 @router.post("/email-accounts/{email_account_id:int}/test", response_model=ConnectionTest)
 async def test_email_account(
-    email_account_id: ObjectId, request: Request, account_id: AccountId
+    email_account_id: ObjectId, request: Request, account_id: AccountIdAlone
 ) -> ConnectionTest:
     """Connect to the mailbox's SMTP server, encrypt as configured and log in, then say what
     failed, if anything: connect, tls, login or password (one that cannot be decrypted)."""

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from openlead.tracking import service
 from openlead.tracking.tokens import Purpose, Token, read
-from openlead.web.deps import WriteConn
+from openlead.web.deps import PublicWriteConn
 from openlead.web.errors import NotFound
 
 router = APIRouter(tags=["tracking"])
@@ -54,27 +54,31 @@ _EMPTY = {200: {"description": "Unsubscribed", "content": {}}}
 
 
 @router.get("/u/{token}", responses=_HTML)
-async def unsubscribe_page(token: TokenText, request: Request, conn: WriteConn) -> HTMLResponse:
+async def unsubscribe_page(
+    token: TokenText, request: Request, conn: PublicWriteConn
+) -> HTMLResponse:
     """The footer's link: unsubscribes the address from every campaign of the sender."""
     email = await service.unsubscribed(conn, _token(request, token, Purpose.UNSUBSCRIBE).email)
     return _page(f"{email} is unsubscribed and will not receive further emails from us.")
 
 
 @router.post("/u/{token}", responses=_EMPTY)
-async def unsubscribe_one_click(token: TokenText, request: Request, conn: WriteConn) -> Response:
+async def unsubscribe_one_click(
+    token: TokenText, request: Request, conn: PublicWriteConn
+) -> Response:
     """RFC 8058 one-click unsubscribe (the mail client posts ``List-Unsubscribe=One-Click``)."""
     await service.unsubscribed(conn, _token(request, token, Purpose.UNSUBSCRIBE).email)
     return Response(status_code=200, headers=NO_STORE)
 
 
 @router.get("/t/o/{token}", responses=_GIF)
-async def open_pixel(token: TokenText, request: Request, conn: WriteConn) -> Response:
+async def open_pixel(token: TokenText, request: Request, conn: PublicWriteConn) -> Response:
     await service.opened(conn, _token(request, token, Purpose.OPEN).email)
     return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
 
 
 @router.get("/t/c/{token}", status_code=302, responses=_REDIRECT)
-async def click(token: TokenText, request: Request, conn: WriteConn) -> RedirectResponse:
+async def click(token: TokenText, request: Request, conn: PublicWriteConn) -> RedirectResponse:
     """Redirects to the link of that email the token names, and to nothing else."""
     parsed = _token(request, token, Purpose.CLICK)
     target = await service.clicked(conn, parsed.email, parsed.link)

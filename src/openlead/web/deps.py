@@ -94,3 +94,25 @@ async def account_id(principal: Annotated[Principal, Depends(current_principal)]
 AccountId = Annotated[int, Depends(account_id)]
 WriteConn = Annotated[AsyncConnection, Depends(_write_connection)]
 ReadConn = Annotated[AsyncConnection, Depends(_read_connection)]
+
+
+async def _own_write_transaction(request: Request) -> AsyncIterator[AsyncConnection]:
+    async with _database(request).write() as conn:
+        yield conn
+
+
+# A write transaction whatever the method, for the public tracking links: a GET of an open
+# pixel or a click records an event. No API key is read.
+PublicWriteConn = Annotated[AsyncConnection, Depends(_own_write_transaction, scope="function")]
+
+
+async def account_id_alone(request: Request, key: Annotated[str, Depends(_required_key)]) -> int:
+    """The caller's account, checked in a short read transaction of its own, for an endpoint
+    that must hold no transaction while it waits on something else (a mailbox's login test
+    talks to an SMTP server for up to its timeout; a write transaction held meanwhile would
+    stop every other write on SQLite)."""
+    async with _database(request).read() as conn:
+        return (await current_principal(request, key, conn)).account_id
+
+
+AccountIdAlone = Annotated[int, Depends(account_id_alone)]

@@ -1,7 +1,7 @@
 """sending: mailboxes, campaign schedule and settings, the per-lead send state, messages
 
 Revision ID: 0005_sending
-Revises: 0003_sequences
+Revises: 0004
 Create Date: 2026-12-01
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0005_sending"
-down_revision: str | None = "0003_sequences"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
