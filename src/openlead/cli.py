@@ -68,6 +68,16 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
+def _settle_the_heap() -> None:
+    """What exists at start-up (modules, the app, its schemas) lives as long as the process:
+    frozen, the garbage collector stops walking it on every full collection. A 400-lead import
+    or a dispatcher's batch holds thousands of new objects at once, so collections also run
+    less often (docs/performance.md)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 @app.command()
 def migrate(database_url: DatabaseUrl = None) -> None:
     """Apply the database migrations."""
@@ -115,13 +125,7 @@ def serve(
         typer.echo(f"  {key}")
     typer.echo(f"openlead listening on http://{host}:{port}/api/v1", err=True)
     api = create_app(settings)
-    # What exists now (modules, the app, its schemas) lives as long as the process: frozen, the
-    # garbage collector stops walking it on every full collection. A 400-lead import holds
-    # thousands of new objects at once, so collections also run less often
-    # (docs/performance.md).
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    _settle_the_heap()
     uvicorn.run(
         api,
         host=host,
@@ -161,6 +165,7 @@ def worker(database_url: DatabaseUrl = None) -> None:
             await database.dispose()
 
     typer.echo("openlead worker sending; stop it with Ctrl-C.", err=True)
+    _settle_the_heap()
     asyncio.run(run())
 
 

@@ -325,19 +325,30 @@ async def claim_leads(
     lease_until: datetime,
 ) -> None:
     """Give each (lead, mailbox) to this worker until ``lease_until``: the lead is due again
-    then, so a worker that dies loses nothing."""
+    then, so a worker that dies loses nothing. One statement, the pairs as a JSON array (a
+    1,600-row ``executemany`` was most of a claim's time on PostgreSQL)."""
     if not assignments:
         return
-    statement = (
-        update(campaign_leads)
-        .where(
-            campaign_leads.c.account_id == account_id,
-            campaign_leads.c.campaign_id == campaign_id,
-            campaign_leads.c.lead_id == bindparam("lead"),
-        )
-        .values(email_account_id=bindparam("mailbox"), next_send_at=lease_until)
-    )
-    await conn.execute(statement, [{"lead": lead, "mailbox": box} for lead, box in assignments])
+    given = _rows(conn, ["lead_id", "email_account_id"], ["bigint", "bigint"])
+    pairs = orjson.dumps(
+        [{"lead_id": lead, "email_account_id": box} for lead, box in assignments]
+    ).decode()
+    if is_postgres(conn):
+        sql = f"""
+UPDATE campaign_leads SET email_account_id = g.email_account_id, next_send_at = $2
+FROM {given}
+WHERE campaign_leads.account_id = $3 AND campaign_leads.campaign_id = $4
+  AND campaign_leads.lead_id = g.lead_id"""
+        params: tuple[Any, ...] = (pairs, lease_until, account_id, campaign_id)
+    else:
+        # SQLite numbers its parameters in the order they are written.
+        sql = f"""
+UPDATE campaign_leads SET email_account_id = g.email_account_id, next_send_at = ?
+FROM {given}
+WHERE campaign_leads.account_id = ? AND campaign_leads.campaign_id = ?
+  AND campaign_leads.lead_id = g.lead_id"""
+        params = (timestamp_value(conn, lease_until), pairs, account_id, campaign_id)
+    await conn.exec_driver_sql(sql, params)
 
 
 async def reserve_mailbox(
@@ -487,7 +498,6 @@ def _bound_membership() -> list[Any]:
 
 def _membership_params(account_id: int, campaign_id: int, lead_id: int) -> dict[str, int]:
     return {"w_account_id": account_id, "w_campaign_id": campaign_id, "w_lead_id": lead_id}
-
 
 
 async def why_not_sendable(
@@ -794,9 +804,7 @@ def _sent_many_sql(conn: AsyncConnection) -> tuple[str, str]:
     found = _SENT_STATEMENTS.get(conn.dialect.name)
     if found is None:
         sent = _rows(conn, ["id", "account_id", "sent_at"], ["bigint", "bigint", "timestamptz"])
-        keys = _rows(
-            conn, ["account_id", "campaign_id", "lead_id"], ["bigint", "bigint", "bigint"]
-        )
+        keys = _rows(conn, ["account_id", "campaign_id", "lead_id"], ["bigint", "bigint", "bigint"])
         lock = " FOR UPDATE OF cl" if is_postgres(conn) else ""
         found = (
             f"""
