@@ -68,6 +68,16 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
+def _run_fast(main: Awaitable[None]) -> None:
+    """Run on uvloop, as ``openlead serve`` does through uvicorn, where it is installed."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)  # type: ignore[arg-type]
+    else:
+        uvloop.run(main)  # type: ignore[arg-type]
+
+
 def _settle_the_heap() -> None:
     """What exists at start-up (modules, the app, its schemas) lives as long as the process:
     frozen, the garbage collector stops walking it on every full collection. A 400-lead import
@@ -166,7 +176,7 @@ def worker(database_url: DatabaseUrl = None) -> None:
 
     typer.echo("openlead worker sending; stop it with Ctrl-C.", err=True)
     _settle_the_heap()
-    asyncio.run(run())
+    _run_fast(run())
 
 
 @accounts_app.command("create")
