@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.sending_support import ALWAYS as OPEN_ALWAYS
 from tests.sending_support import (
     Worker,
     account_of_campaign,
@@ -27,14 +28,7 @@ from tests.sending_support import (
 from tests.smtp_sink import SmtpSink
 from tests.support import Api, Server, free_port, query
 
-ALWAYS = {
-    "timezone": "UTC",
-    "days_of_the_week": [0, 1, 2, 3, 4, 5, 6],
-    "start_hour": "00:00",
-    "end_hour": "24:00",
-    "min_time_btw_emails": 0,
-    "max_new_leads_per_day": 1_000_000,
-}
+ALWAYS = {**OPEN_ALWAYS, "max_new_leads_per_day": 1_000_000}
 TWO_STEPS = {
     "sequences": [
         {

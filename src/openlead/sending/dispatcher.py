@@ -442,14 +442,7 @@ class Dispatcher:
         if message.state in DELIVERED:
             await _advance(conn, send, message.message_id, None, now, False)
         else:  # bounced: the sequence is over
-            await repository.move_on(
-                conn,
-                send.account_id,
-                send.campaign_id,
-                send.lead_id,
-                send.seq_number,
-                {"next_seq": None, "next_send_at": None, "updated_at": now},
-            )
+            await _set(conn, send, {"next_seq": None, "next_send_at": None, "updated_at": now})
 
     # --- sending ----------------------------------------------------------------------------
 
@@ -596,6 +589,13 @@ def _give_back(send: Send, returns: Returns) -> None:
 # that the journal runs inside one of its transactions.
 
 
+async def _set(conn: AsyncConnection, send: Send, values: dict[str, Any]) -> bool:
+    """Update the send's membership while it is still at the send's step."""
+    return await repository.move_on(
+        conn, send.account_id, send.campaign_id, send.lead_id, send.seq_number, values
+    )
+
+
 def _events(send: Send, *events: tuple[EventType, dict[str, Any]]) -> list[tuple]:
     return [(send.lead_id, send.campaign_id, kind.value, data) for kind, data in events]
 
@@ -610,7 +610,7 @@ async def _move_on(
     if current is None or current.next_seq != seq:
         return None
     values = values_for(current)
-    if not await repository.move_on(conn, a, c, lead, seq, values):
+    if not await _set(conn, send, values):
         return None
     return current, values.get("status", current.status)
 
@@ -728,7 +728,7 @@ async def _not_sendable(conn: AsyncConnection, send: Send, returns: Returns, now
         values = {"next_send_at": None, "hold": suppression.HOLD, "updated_at": now}
     else:  # the campaign was paused or stopped: due again as soon as it runs
         values = _due_again(send, now)
-    await repository.move_on(conn, a, c, lead, seq, values)
+    await _set(conn, send, values)
 
 
 def _due_again(send: Send, now: datetime) -> dict[str, Any]:
@@ -817,9 +817,7 @@ def _failed(send: Send, reply: smtp.Reply, mark: int | None, now: datetime) -> A
             await repository.forget_message(conn, send.account_id, mark)
         returns.mailbox(send.account_id, send.mailbox.id, send.mailbox.day)
         values = {"next_send_at": now + retry_delay(attempts), "attempts": attempts}
-        await repository.move_on(
-            conn, send.account_id, send.campaign_id, send.lead_id, send.seq_number, values
-        )
+        await _set(conn, send, values)
 
     return operation
 
@@ -886,9 +884,7 @@ def _hold(send: Send, reason: str, now: datetime) -> Any:
     async def operation(conn: AsyncConnection, returns: Returns) -> None:
         _give_back(send, returns)
         values = {"next_send_at": None, "hold": reason, "updated_at": now}
-        await repository.move_on(
-            conn, send.account_id, send.campaign_id, send.lead_id, send.seq_number, values
-        )
+        await _set(conn, send, values)
 
     return operation
 
@@ -898,12 +894,9 @@ def _release(send: Send, now: datetime) -> Any:
 
     async def operation(conn: AsyncConnection, returns: Returns) -> None:
         _give_back(send, returns)
-        await repository.move_on(
+        await _set(
             conn,
-            send.account_id,
-            send.campaign_id,
-            send.lead_id,
-            send.seq_number,
+            send,
             _due_again(send, now),
         )
 

@@ -661,17 +661,6 @@ async def move_on(
     return result.rowcount == 1
 
 
-async def release(
-    conn: AsyncConnection,
-    account_id: int,
-    campaign_id: int,
-    lead_id: int,
-    seq_number: int,
-    values: dict[str, Any],
-) -> None:
-    await move_on(conn, account_id, campaign_id, lead_id, seq_number, values)
-
-
 async def release_mailbox_leads(
     conn: AsyncConnection,
     account_id: int,
