@@ -352,3 +352,73 @@ def test_a_variant_and_spintax_go_as_the_preview_shows(quiet, sink):
         chosen = next(v for v in step["variants"] if v["variant_label"] == step["sent_variant"])
         assert message.message["Subject"] == chosen["subject"]
         assert message.text().startswith(chosen["email_body"])
+
+
+def test_a_lead_set_back_to_in_progress_gets_its_follow_up(quiet, sink):
+    box = mailbox(quiet, sink)
+    campaign_id = campaign(quiet, [box], leads(1))
+    _run(quiet, MONDAY)
+    lead = lead_id(quiet, "lead0@example.com")
+    path = f"/campaigns/{campaign_id}/leads/{lead}/status"
+    assert quiet.patch(path, json={"status": "INTERESTED"}).status_code == 200
+    _run(quiet, later(MONDAY, days=3))  # due, but INTERESTED: let go of
+    assert len(sink.received()) == 1
+    assert membership(quiet.server, campaign_id, "lead0@example.com")["next_send_at"] is None
+    assert quiet.patch(path, json={"status": "IN_PROGRESS"}).status_code == 200
+    _run(quiet, later(MONDAY, days=3, minutes=1))
+    assert [m.message["Subject"] for m in sink.received()][1].startswith("Re: ")
+
+
+def test_a_send_refused_at_its_mark_leaves_the_lead_where_it_belongs(quiet, sink):
+    """Claimed, then blocked before its mark: held as suppressed at once (not left claimed
+    until its lease runs out); claimed, then paused: due again at once."""
+    import asyncio
+
+    from openlead.config import Settings
+    from openlead.db.engine import create_database
+    from openlead.sending.dispatcher import Dispatcher
+    from tests.sending_support import vault_of
+
+    box = mailbox(quiet, sink)
+    campaign_id = campaign(quiet, [box], leads(2))
+
+    (account,) = {
+        row[0]
+        for row in query(
+            quiet.server.database_url,
+            "SELECT account_id FROM campaigns WHERE id = :c",
+            c=campaign_id,
+        )
+    }
+
+    async def claim_then(change, claimed: int) -> None:  # type: ignore[no-untyped-def]
+        database = create_database(quiet.server.database_url, pool_size=2)
+        settings = Settings(database_url=quiet.server.database_url, smtp_timeout_seconds=10)
+        dispatcher = Dispatcher(database, vault_of(quiet.server), settings, lambda: MONDAY)
+        try:
+            sends = await dispatcher._claim(account, campaign_id, MONDAY)
+            assert len(sends) == claimed
+            await asyncio.to_thread(change)
+            await dispatcher._lane(sends[0].mailbox, sends)
+            await dispatcher.journal.close()
+        finally:
+            await database.dispose()
+
+    block = {"emails": ["lead0@example.com"]}
+    asyncio.run(claim_then(lambda: quiet.post("/leads/block-list", json=block), 2))
+    # The block itself holds the lead; the refused mark must not undo that.
+    state = membership(quiet.server, campaign_id, "lead0@example.com")
+    assert state["hold"] == "suppressed" and state["next_send_at"] is None
+    assert [m.to for m in sink.received()] == ["lead1@example.com"]
+    quiet.post(f"/campaigns/{campaign_id}/status", json={"status": "START"})
+    quiet.import_leads(campaign_id, leads(3, prefix="more"))
+
+    def pause() -> None:
+        quiet.post(f"/campaigns/{campaign_id}/status", json={"status": "PAUSED"})
+
+    asyncio.run(claim_then(pause, 3))
+    assert len(sink.received()) == 1
+    for i in range(2):
+        state = membership(quiet.server, campaign_id, f"more{i}@example.com")
+        # Given back to the day's budget and to the fresh leads: not held until the lease ends.
+        assert state["email_account_id"] is None and state["hold"] is None

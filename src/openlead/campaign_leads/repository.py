@@ -176,6 +176,16 @@ async def set_status(
     status: str,
     now: datetime,
 ) -> None:
+    values: dict[str, Any] = {"status": status, "updated_at": now}
+    if status in (LeadStatus.NOT_CONTACTED, LeadStatus.IN_PROGRESS):
+        # Set back to a status that sends: a follow-up the sender had let go of (it found the
+        # lead in another status) is due again. A lead at step 1 needs nothing: it is fresh.
+        stopped = and_(
+            campaign_leads.c.next_seq > 1,
+            campaign_leads.c.next_send_at.is_(None),
+            campaign_leads.c.hold.is_(None),
+        )
+        values["next_send_at"] = case((stopped, now), else_=campaign_leads.c.next_send_at)
     await conn.execute(
         update(campaign_leads)
         .where(
@@ -183,7 +193,7 @@ async def set_status(
             campaign_leads.c.lead_id == lead_id,
             campaign_leads.c.campaign_id.in_(list(campaign_ids)),
         )
-        .values(status=status, updated_at=now)
+        .values(values)
     )
 
 

@@ -506,7 +506,9 @@ async def why_not_sendable(
     """What stopped a mark: the membership as it is now, or None if it is gone. The
     conditions are the mark's own (``_suppressed``)."""
     blocked, unsubscribed = _suppressed(conn)
-    p = ["$1", "$2", "$3", "$4"] if is_postgres(conn) else ["?"] * 4
+    # $n on PostgreSQL; SQLite's ?NNN, numbered so that the order they are written in does
+    # not matter.
+    p = ["$1", "$2", "$3", "$4"] if is_postgres(conn) else ["?1", "?2", "?3", "?4"]
     sql = f"""
 SELECT cl.next_seq, cl.status, c.status AS campaign_status,
        {blocked} AS blocked, {unsubscribed} AS unsubscribed,
