@@ -752,6 +752,10 @@ class _Sent:
     now: datetime
 
 
+def _key(record: _Sent) -> tuple[int, int, int]:
+    return record.send.account_id, record.send.campaign_id, record.send.lead_id
+
+
 async def _sents(conn: AsyncConnection, _returns: Returns, records: list[_Sent]) -> list[None]:
     """Every message the server took since the last group, recorded in a few statements: the
     message "sent", its lead on to its next step, the events."""
@@ -770,11 +774,10 @@ async def _sents(conn: AsyncConnection, _returns: Returns, records: list[_Sent])
                 from_states=(UNCERTAIN,),
             )
     mine = [r for r in records if r.mark in moved]
-    key = lambda r: (r.send.account_id, r.send.campaign_id, r.send.lead_id)  # noqa: E731
-    current = await repository.memberships_of(conn, [key(r) for r in mine])
+    current = await repository.memberships_of(conn, [_key(r) for r in mine])
     moves, events = [], []
     for record in mine:
-        send, membership = record.send, current.get(key(record))
+        send, membership = record.send, current.get(_key(record))
         if membership is None or membership.next_seq != send.seq_number:
             continue
         values = _after_send(send, membership.status, record.now)
@@ -784,7 +787,7 @@ async def _sents(conn: AsyncConnection, _returns: Returns, records: list[_Sent])
                 values["next_send_at"],
                 record.now,
                 values["status"],
-                *key(record),
+                *_key(record),
                 send.seq_number,
             )
         )
