@@ -24,7 +24,7 @@ run: install
 
 test: install-dev
 	$(BIN)/ruff check src tests $(wildcard bench)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 bench: install-dev
 	$(BIN)/python bench/import_bench.py

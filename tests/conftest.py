@@ -6,9 +6,12 @@ from __future__ import annotations
 import secrets
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
+from tests.smtp_sink import SmtpSink
 from tests.support import (
     Api,
     Server,
@@ -38,11 +41,11 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
         terminalreporter.line(f"PostgreSQL tests did not run: {_pg_problem[0]}", red=True)
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("sqlite") / "openlead.db"
-        yield f"sqlite+aiosqlite:///{path}"
+@contextmanager
+def _database(backend: str, folder: Path) -> Iterator[str]:
+    """A new, empty database: a file in ``folder``, or a scratch PostgreSQL database."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{folder / 'openlead.db'}"
         return
     if _pg_problem:
         pytest.skip(f"PostgreSQL unreachable: {_pg_problem[0]}")
@@ -53,8 +56,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[s
         drop_pg_database(name)
 
 
-@pytest.fixture(scope="session")
-def server(database_url: str, tmp_path_factory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+@contextmanager
+def _serving(database_url: str, tmp_path_factory, **env: str) -> Iterator[Server]:  # type: ignore[no-untyped-def]
     backend = "postgres" if database_url.startswith("postgresql") else "sqlite"
     log_path = tmp_path_factory.mktemp(f"server-{backend}") / "server.log"
     instance = Server(
@@ -63,12 +66,37 @@ def server(database_url: str, tmp_path_factory) -> Iterator[Server]:  # type: ig
         port=free_port(),
         key="ol_bootstrap_" + secrets.token_urlsafe(24),
         log_path=log_path,
+        env=env,
     )
     instance.start()
     try:
         yield instance
     finally:
         instance.stop()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    with _database(request.param, tmp_path_factory.mktemp("sqlite")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str, tmp_path_factory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+    """A real ``openlead serve``, its dispatcher running as it does by default."""
+    with _serving(database_url, tmp_path_factory) as instance:
+        yield instance
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def quiet_server(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+    """A real server on a database of its own, with no dispatcher: the test runs the
+    dispatcher's ticks itself, at the moments it chooses."""
+    with (
+        _database(request.param, tmp_path_factory.mktemp("sqlite")) as url,
+        _serving(url, tmp_path_factory, OPENLEAD_SENDER="false") as instance,
+    ):
+        yield instance
 
 
 @pytest.fixture
@@ -88,4 +116,33 @@ def other_api(server: Server) -> Iterator[Api]:
     try:
         yield client
     finally:
+        client.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the test's own on each backend: no session server sends from it
+    (the session's server runs its sender on ``database_url``)."""
+    with _database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) that keeps what it accepts."""
+    instance = SmtpSink().start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def quiet(quiet_server: Server) -> Iterator[Api]:
+    """A fresh account on the server without a dispatcher. Its campaigns are stopped at the
+    end, so that no later test's ticks (which serve every account) send for them."""
+    client = Api(quiet_server, create_account(quiet_server.database_url))
+    try:
+        yield client
+    finally:
+        for listed in client.get("/campaigns").json():
+            client.post(f"/campaigns/{listed['id']}/status", json={"status": "STOPPED"})
         client.close()

@@ -74,6 +74,17 @@ def create_account(database_url: str, name: str | None = None) -> str:
     return asyncio.run(run())
 
 
+def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it has not stopped within ``timeout`` seconds."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
+
+
 @dataclass
 class Server:
     """An ``openlead serve`` process on a free port."""
@@ -95,6 +106,9 @@ class Server:
             **os.environ,
             "OPENLEAD_BOOTSTRAP_API_KEY": self.key,
             "OPENLEAD_RATE_LIMIT": "off",
+            # The generated secret key goes beside the log, never into the working tree.
+            "OPENLEAD_DATA_DIR": str(self.log_path.parent),
+            "OPENLEAD_PUBLIC_URL": f"http://127.0.0.1:{self.port}",
             **self.env,
         }
         log = self.log_path.open("ab")
@@ -125,12 +139,7 @@ class Server:
         raise RuntimeError("server did not start in 60 s")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -75,3 +75,13 @@ def test_library_agrees_on_rejections():
 )
 def test_normalise_domain(raw, expected):
     assert normalise_domain(raw) == expected
+
+
+@settings(max_examples=2000, derandomize=True)
+@given(st.text(min_size=1, max_size=80))
+def test_a_normalised_address_has_one_at_sign(raw):
+    # SQL cuts the stored domain at the "@" (leads.repository); it must be the only one.
+    for candidate in (raw, f"{raw}@example.com", f'"{raw}"@example.com', f"a@[{raw}]"):
+        email = normalise_email(candidate)
+        if email is not None:
+            assert email.count("@") == 1

@@ -8,6 +8,7 @@ import inspect
 import io
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,7 @@ from openlead.client import (
     AsyncClient,
     AuthenticationError,
     Client,
+    ConflictError,
     ImportSummary,
     LeadIn,
     NetworkError,
@@ -32,12 +34,14 @@ from openlead.client import (
     lifespan,
 )
 from openlead.client import _models as models
+from openlead.client import _operations as ops
 from openlead.client._import import match_skips
 from openlead.client._operations import ROUTES
 from openlead.client._protocol import ApiRequest, ApiResponse, TransportFailure, retry_delay
 from openlead.config import Settings
 from openlead.db.migrate import upgrade
 from tests.faults import FaultyProxy
+from tests.smtp_sink import SmtpSink
 from tests.support import create_account
 
 FAST = RetryPolicy(max_attempts=6, backoff_base=0.01, backoff_max=0.05, jitter=False)
@@ -274,8 +278,17 @@ def test_every_endpoint_has_a_method() -> None:
     }
     served.add(("GET", "/healthz"))  # outside the schema
     compat = {("POST", "/campaigns/create")}  # the same as POST /campaigns
+    # The links in every email (unsubscribe page and one-click, open pixel, click redirect):
+    # called by recipients' mail clients with a signed token, never with an API key, so they
+    # are no part of the SDK.
+    tracking = {
+        ("GET", "/u/{token}"),
+        ("POST", "/u/{token}"),
+        ("GET", "/t/o/{token}"),
+        ("GET", "/t/c/{token}"),
+    }
     covered = set(ROUTES.values())
-    assert served - compat - covered == set()
+    assert served - compat - tracking - covered == set()
     assert covered - served == set()
     for name in ROUTES:
         assert hasattr(Client, name) and hasattr(AsyncClient, name), name
@@ -568,3 +581,325 @@ def test_a_write_that_is_not_safe_to_repeat_is_not_repeated(api, proxy: FaultyPr
         with pytest.raises(NetworkError):
             client.create_campaign("Once")
         assert [c.name for c in client.list_campaigns().campaigns] == ["Once"]
+
+
+# --------------------------------------------------------------------------- sending
+
+PASSWORD = "Sesame-8f3b1c"  # the sink's; every test below checks it is never echoed
+STEP = {
+    "seq_number": 1,
+    "seq_delay_details": {"delay_in_days": 0},
+    "subject": "Hi",
+    "email_body": "Hello {{ first_name | default: 'there' }}",
+}
+SCHEDULE = {"timezone": "UTC", "days_of_the_week": [1], "start_hour": "09:00", "end_hour": "17:00"}
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    """A real SMTP server that wants the login u / PASSWORD."""
+    smtp = SmtpSink(user="u", password=PASSWORD).start()
+    try:
+        yield smtp
+    finally:
+        smtp.stop()
+
+
+def _not_echoed(*things: object) -> None:
+    for thing in things:
+        assert PASSWORD not in str(thing) and PASSWORD not in repr(thing)
+
+
+def test_the_password_is_not_in_the_request_repr_only_in_its_body() -> None:
+    mailbox = SmtpSink(port=2525, user="u", password=PASSWORD).mailbox()  # not started
+    request = next(ops.save_email_account(FAST, **mailbox))
+    assert isinstance(request, ApiRequest) and request.idempotent is False  # a create
+    _not_echoed(request)
+    assert f'"password":"{PASSWORD}"'.encode() in (request.body() or b"")
+    update = next(ops.save_email_account(FAST, **mailbox, email_account_id=7))
+    assert update.idempotent is True  # an update says the same thing twice
+    assert (update.json or {})["id"] == 7
+
+
+def test_email_accounts_in_process(local: Client, sink: SmtpSink) -> None:
+    saved = local.save_email_account(**sink.mailbox("Sam@Example.com"))
+    assert saved.ok and saved.id > 0
+    assert (saved.from_email, saved.user_name, saved.smtp_port) == (
+        "sam@example.com",
+        "u",
+        sink.port,
+    )
+    assert (saved.has_password, saved.state, saved.sent_today) == (True, "OK", 0)
+    assert "password" not in saved.model_dump()
+    _not_echoed(saved, saved.model_dump_json())
+    assert local.get_email_account(saved.id).model_dump() == saved.model_dump(exclude={"ok"})
+
+    worked = local.test_email_account(saved.id)
+    assert (worked.ok, worked.stage) == (True, None)
+    # An update names the mailbox and gives every field again; a wrong password fails at login.
+    local.save_email_account(
+        **sink.mailbox("sam@example.com", password="wrong"), email_account_id=saved.id
+    )
+    refused = local.test_email_account(saved.id)
+    assert (refused.ok, refused.stage, refused.smtp_code) == (False, "login", 535)
+    _not_echoed(refused)
+    # An update without a password keeps the stored one.
+    fields = {**sink.mailbox("sam@example.com", max_email_per_day=5), "password": None}
+    again = local.save_email_account(**fields, email_account_id=saved.id)
+    assert again.id == saved.id and again.max_email_per_day == 5
+    assert local.test_email_account(saved.id).ok is False  # still the wrong one
+    local.save_email_account(**sink.mailbox("sam@example.com"), email_account_id=saved.id)
+    assert local.test_email_account(saved.id).ok is True
+
+    second = local.save_email_account(**sink.mailbox("second@example.com", smtp_port=1))
+    unreachable = local.test_email_account(second.id)
+    assert (unreachable.ok, unreachable.stage) == (False, "connect")
+    assert local.list_email_accounts().email_accounts[0].id == saved.id
+    page = local.list_email_accounts(limit=1)
+    assert [m.id for m in page.email_accounts] == [saved.id] and page.next_cursor is not None
+    assert [m.id for m in local.list_email_accounts(after=page.next_cursor).email_accounts] == [
+        second.id
+    ]
+    assert [m.id for m in local.iter_email_accounts(page_size=1)] == [saved.id, second.id]
+
+    assert local.delete_email_account(second.id).ok
+    with pytest.raises(NotFoundError):
+        local.get_email_account(second.id)
+    with pytest.raises(NotFoundError):
+        local.delete_email_account(second.id)
+    assert [m.id for m in local.iter_email_accounts()] == [saved.id]
+
+
+def test_email_account_errors_are_typed_and_never_show_the_password(
+    local: Client, sink: SmtpSink
+) -> None:
+    with pytest.raises(ValidationError) as security:
+        local.save_email_account(**sink.mailbox(smtp_security="TLS"))
+    assert security.value.code == "invalid_request"
+    assert security.value.details[0]["loc"] == "smtp_security"
+    with pytest.raises(ValidationError) as host:
+        local.save_email_account(**sink.mailbox(smtp_host="mail.example.com\r\nRCPT TO:<x@y>"))
+    assert host.value.details[0]["loc"] == "smtp_host"
+    with pytest.raises(ValidationError) as port:
+        local.save_email_account(**sink.mailbox(smtp_port=70_000))
+    assert port.value.details[0]["loc"] == "smtp_port"
+    with pytest.raises(ValidationError) as address:
+        local.save_email_account(**sink.mailbox("not-an-address"))
+    assert address.value.code == "invalid_email"
+    with pytest.raises(ValidationError) as no_password:
+        local.save_email_account(**{**sink.mailbox(), "password": None})
+    assert no_password.value.code == "missing_password"
+    with pytest.raises(ValidationError) as bad_password:
+        local.save_email_account(**sink.mailbox(password=PASSWORD + "\n"))
+    assert bad_password.value.details[0]["loc"] == "password"
+    saved = local.save_email_account(**sink.mailbox())
+    with pytest.raises(ConflictError) as duplicate:
+        local.save_email_account(**sink.mailbox())  # the same address again, without its id
+    assert duplicate.value.code == "email_account_exists"
+    assert duplicate.value.details == {"id": saved.id}
+    with pytest.raises(NotFoundError):
+        local.save_email_account(**sink.mailbox("new@example.com"), email_account_id=10**12)
+    for error in (security, host, port, address, no_password, bad_password, duplicate):
+        _not_echoed(error.value, error.value.details)
+    assert [m.id for m in local.iter_email_accounts()] == [saved.id]  # the failures stored none
+
+
+def test_campaign_sending_setup_in_process(local: Client, sink: SmtpSink) -> None:
+    campaign = local.create_campaign("Sending setup")
+    mailbox = local.save_email_account(**sink.mailbox())
+
+    not_ready = pytest.raises(ValidationError)
+    with not_ready as refused:
+        local.change_campaign_status(campaign.id, "START")
+    assert refused.value.code == "campaign_not_ready"
+    assert [r["code"] for r in refused.value.details["reasons"]] == [
+        "no_sequence",
+        "no_email_account",
+        "no_schedule",
+    ]
+
+    attached = local.add_campaign_email_accounts(campaign.id, [mailbox.id, mailbox.id])
+    assert attached.campaign_id == campaign.id
+    assert [m.id for m in attached.email_accounts] == [mailbox.id]
+    listed = local.list_campaign_email_accounts(campaign.id)
+    assert [m.from_email for m in listed.email_accounts] == [mailbox.from_email]
+    with pytest.raises(NotFoundError) as unknown:
+        local.add_campaign_email_accounts(campaign.id, [mailbox.id, 10**12])
+    assert unknown.value.details == {"missing": [10**12]}
+    with pytest.raises(ValidationError):
+        local.add_campaign_email_accounts(campaign.id, [])
+    assert local.remove_campaign_email_accounts(campaign.id, [mailbox.id]).email_accounts == []
+    assert local.list_campaign_email_accounts(campaign.id).email_accounts == []
+    with pytest.raises(NotFoundError):
+        local.list_campaign_email_accounts(10**12)
+
+    start = datetime(2030, 1, 2, 8, 0, tzinfo=UTC)
+    scheduled = local.save_campaign_schedule(
+        campaign.id,
+        timezone="America/New_York",
+        days_of_the_week=[5, 1, 2, 3, 4],
+        start_hour="09:00",
+        end_hour="17:30",
+        min_time_btw_emails=15,
+        schedule_start_time=start,
+    )
+    assert scheduled.ok and scheduled.id == campaign.id
+    assert scheduled.schedule.days_of_the_week == [1, 2, 3, 4, 5]
+    assert (scheduled.schedule.start_hour, scheduled.schedule.end_hour) == ("09:00", "17:30")
+    assert scheduled.schedule.min_time_btw_emails == 15
+    assert scheduled.schedule.max_new_leads_per_day == 100  # left out: the default
+    assert scheduled.schedule.schedule_start_time == "2030-01-02T08:00:00.000Z"
+    assert local.get_campaign(campaign.id).schedule == scheduled.schedule
+    for wrong, code in (
+        ({"timezone": "Mars/Olympus"}, "invalid_timezone"),
+        ({"start_hour": "18:00"}, "invalid_schedule"),
+        ({"days_of_the_week": [7]}, "invalid_request"),
+        ({"end_hour": "5pm"}, "invalid_request"),
+    ):
+        with pytest.raises(ValidationError) as invalid:
+            local.save_campaign_schedule(campaign.id, **{**SCHEDULE, **wrong})
+        assert invalid.value.code == code, wrong
+    assert local.get_campaign(campaign.id).schedule == scheduled.schedule  # unchanged
+
+    settings = local.update_campaign_settings(
+        campaign.id, track_settings=["DONT_TRACK_LINK_CLICK"], stop_lead_settings="OPEN_AN_EMAIL"
+    )
+    assert settings.settings.track_settings == ["DONT_TRACK_LINK_CLICK"]
+    assert settings.settings.stop_lead_settings == "OPEN_AN_EMAIL"
+    footer = local.update_campaign_settings(campaign.id, unsubscribe_text="No more, thanks")
+    assert footer.settings.unsubscribe_text == "No more, thanks"
+    assert footer.settings.track_settings == ["DONT_TRACK_LINK_CLICK"]  # left out: kept
+    with pytest.raises(ValidationError) as setting:
+        local.update_campaign_settings(campaign.id, stop_lead_settings="NEVER")
+    assert setting.value.details[0]["loc"] == "stop_lead_settings"
+    assert local.get_campaign(campaign.id).settings == footer.settings
+
+    local.save_sequences(campaign.id, [STEP])
+    with pytest.raises(ValidationError) as still:
+        local.change_campaign_status(campaign.id, "START")
+    assert [r["code"] for r in still.value.details["reasons"]] == ["no_email_account"]
+    local.add_campaign_email_accounts(campaign.id, [mailbox.id])
+    started = local.change_campaign_status(campaign.id, "START")
+    assert (started.previous_status, started.status) == ("DRAFTED", "ACTIVE")
+    assert local.change_campaign_status(campaign.id, "START").previous_status == "ACTIVE"
+    assert local.change_campaign_status(campaign.id, "PAUSED").status == "PAUSED"
+    with pytest.raises(ValidationError):
+        local.change_campaign_status(campaign.id, "RESUME")
+    assert local.change_campaign_status(campaign.id, "STOPPED").status == "STOPPED"
+    with pytest.raises(ConflictError) as stopped:
+        local.change_campaign_status(campaign.id, "START")
+    assert stopped.value.code == "campaign_stopped"
+    assert local.get_campaign(campaign.id).status == "STOPPED"
+    with pytest.raises(NotFoundError):
+        local.change_campaign_status(10**12, "PAUSED")
+
+
+def test_sending_against_a_real_server(api, other_api, sink: SmtpSink) -> None:  # type: ignore[no-untyped-def]
+    with (
+        Client(api.server.base_url, api.key, retry=FAST) as client,
+        Client(other_api.server.base_url, other_api.key, retry=FAST) as other,
+    ):
+        mailbox = client.save_email_account(**sink.mailbox())
+        assert mailbox.has_password and mailbox.state == "OK"
+        assert client.test_email_account(mailbox.id).ok  # the server reached the sink
+        wrong = client.save_email_account(
+            **sink.mailbox(password="wrong"), email_account_id=mailbox.id
+        )
+        assert wrong.id == mailbox.id
+        login = client.test_email_account(mailbox.id)
+        assert (login.ok, login.stage, login.smtp_code) == (False, "login", 535)
+        client.save_email_account(**sink.mailbox(), email_account_id=mailbox.id)
+        assert client.test_email_account(mailbox.id).ok
+        assert [m.id for m in client.iter_email_accounts()] == [mailbox.id]
+
+        campaign = client.create_campaign("Sending, real")
+        client.save_sequences(campaign.id, [STEP])
+        assert [
+            m.id
+            for m in client.add_campaign_email_accounts(campaign.id, [mailbox.id]).email_accounts
+        ] == [mailbox.id]
+        client.save_campaign_schedule(
+            campaign.id,
+            timezone="Europe/Berlin",
+            days_of_the_week=[1, 2, 3, 4, 5],
+            start_hour="08:00",
+            end_hour="18:00",
+            max_new_leads_per_day=20,
+        )
+        client.update_campaign_settings(campaign.id, send_as_plain_text=True)
+        read = client.get_campaign(campaign.id)
+        assert read.schedule is not None and read.schedule.max_new_leads_per_day == 20
+        assert read.settings is not None and read.settings.send_as_plain_text is True
+        assert client.change_campaign_status(campaign.id, "START").status == "ACTIVE"
+        assert client.change_campaign_status(campaign.id, "PAUSED").status == "PAUSED"
+
+        # Another account's mailbox and campaign do not exist for this key.
+        theirs = other.create_campaign("Theirs")
+        for attempt in (
+            lambda: other.get_email_account(mailbox.id),
+            lambda: other.test_email_account(mailbox.id),
+            lambda: other.delete_email_account(mailbox.id),
+            lambda: other.save_email_account(
+                **sink.mailbox("x@example.com"), email_account_id=mailbox.id
+            ),
+            lambda: other.add_campaign_email_accounts(theirs.id, [mailbox.id]),
+            lambda: other.remove_campaign_email_accounts(theirs.id, [mailbox.id]),
+            lambda: other.list_campaign_email_accounts(campaign.id),
+            lambda: other.add_campaign_email_accounts(campaign.id, [mailbox.id]),
+            lambda: other.change_campaign_status(campaign.id, "STOPPED"),
+            lambda: other.update_campaign_settings(campaign.id, unsubscribe_text="x"),
+            lambda: other.save_campaign_schedule(campaign.id, **SCHEDULE),
+        ):
+            with pytest.raises(NotFoundError) as missing:
+                attempt()
+            assert missing.value.status_code == 404
+        assert other.list_email_accounts().email_accounts == []
+        # ...and nothing of it changed.
+        assert client.get_email_account(mailbox.id).from_email == mailbox.from_email
+        assert client.get_campaign(campaign.id).status == "PAUSED"
+        assert [m.id for m in client.list_campaign_email_accounts(campaign.id).email_accounts] == [
+            mailbox.id
+        ]
+
+        with pytest.raises(ValidationError) as invalid:
+            client.save_email_account(**{**sink.mailbox("y@example.com"), "smtp_port": "25"})
+        assert invalid.value.details[0]["loc"] == "smtp_port"  # strict: a string is no port
+        _not_echoed(invalid.value, invalid.value.details)
+        assert client.remove_campaign_email_accounts(campaign.id, [mailbox.id]).email_accounts == []
+        assert client.delete_email_account(mailbox.id).ok
+        with pytest.raises(NotFoundError):
+            client.test_email_account(mailbox.id)
+
+
+async def test_async_sending_against_a_real_server(api, sink: SmtpSink) -> None:  # type: ignore[no-untyped-def]
+    async with AsyncClient(api.server.base_url, api.key, retry=FAST) as client:
+        first = await client.save_email_account(**sink.mailbox("one@example.com"))
+        second = await client.save_email_account(**sink.mailbox("two@example.com"))
+        assert (await client.test_email_account(second.id)).ok
+        ids = [m.id async for m in client.iter_email_accounts(page_size=1)]
+        assert ids == [first.id, second.id]
+        assert (await client.get_email_account(first.id)).from_email == "one@example.com"
+        campaign = await client.create_campaign("Async sending")
+        added = await client.add_campaign_email_accounts(campaign.id, [first.id, second.id])
+        assert [m.id for m in added.email_accounts] == [first.id, second.id]
+        left = await client.remove_campaign_email_accounts(campaign.id, [first.id])
+        assert [m.id for m in left.email_accounts] == [second.id]
+        listed = await client.list_campaign_email_accounts(campaign.id)
+        assert [m.id for m in listed.email_accounts] == [second.id]
+        saved = await client.save_campaign_schedule(
+            campaign.id,
+            timezone="UTC",
+            days_of_the_week=[0, 6],
+            start_hour="00:00",
+            end_hour="24:00",
+        )
+        assert saved.schedule.end_hour == "24:00"
+        settings = await client.update_campaign_settings(campaign.id, track_settings=[])
+        assert settings.settings.track_settings == []
+        with pytest.raises(ValidationError) as not_ready:
+            await client.change_campaign_status(campaign.id, "START")
+        assert [r["code"] for r in not_ready.value.details["reasons"]] == ["no_sequence"]
+        assert (await client.change_campaign_status(campaign.id, "STOPPED")).status == "STOPPED"
+        assert (await client.delete_email_account(first.id)).ok
+        with pytest.raises(NotFoundError):
+            await client.get_email_account(first.id)

@@ -182,11 +182,18 @@ def fuzz_database(request: pytest.FixtureRequest, tmp_path_factory: Any) -> Iter
 
 
 @pytest.fixture(scope="module")
-def fuzzing(fuzz_database: str) -> Iterator[Fuzzing]:
+def fuzzing(fuzz_database: str, tmp_path_factory: Any) -> Iterator[Fuzzing]:
     database_url = fuzz_database
     upgrade(database_url)
     key = create_account(database_url)
-    app = create_app(Settings(database_url=database_url, rate_limit="off"))
+    settings = Settings(
+        database_url=database_url,
+        rate_limit="off",
+        data_dir=tmp_path_factory.mktemp("fuzz-data"),
+        # Fuzzed mailboxes name hosts that do not exist; nothing here is about sending.
+        sender=False,
+    )
+    app = create_app(settings)
     schema = schemathesis.openapi.from_asgi(f"{API_PREFIX}/openapi.json", app)
     schema.config.generation.update(
         modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=MAX_EXAMPLES

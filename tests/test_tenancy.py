@@ -27,13 +27,32 @@ BODIES: dict[tuple[str, str], dict] = {
             }
         ]
     },
+    ("POST", "/api/v1/campaigns/{campaign_id}/email-accounts"): {"email_account_ids": [1]},
+    ("DELETE", "/api/v1/campaigns/{campaign_id}/email-accounts"): {"email_account_ids": [1]},
+    ("POST", "/api/v1/campaigns/{campaign_id}/schedule"): {
+        "timezone": "UTC",
+        "days_of_the_week": [1, 2, 3],
+        "start_hour": "09:00",
+        "end_hour": "17:00",
+    },
+    ("POST", "/api/v1/campaigns/{campaign_id}/settings"): {"send_as_plain_text": True},
+    ("POST", "/api/v1/campaigns/{campaign_id}/status"): {"status": "PAUSED"},
 }
 # Routes that take no body at all.
 WITHOUT_BODY = {
     ("POST", "/api/v1/leads/{lead_id}/unsubscribe"),
     ("POST", "/api/v1/campaigns/{campaign_id}/leads/{lead_id}/unsubscribe"),
+    ("POST", "/api/v1/email-accounts/{email_account_id}/test"),
 }
-PUBLIC = {("GET", "/healthz")}
+# No key at all: a signed token names the account, and only this installation can sign one
+# (tests/test_tracking.py forges and alters tokens).
+PUBLIC = {
+    ("GET", "/healthz"),
+    ("GET", "/u/{token}"),
+    ("POST", "/u/{token}"),
+    ("GET", "/t/o/{token}"),
+    ("GET", "/t/c/{token}"),
+}
 
 
 def _routes() -> list[tuple[str, str]]:
@@ -47,7 +66,7 @@ def _routes() -> list[tuple[str, str]]:
 
 
 ROUTES = _routes()
-WITH_IDS = [r for r in ROUTES if "{" in r[1]]
+WITH_IDS = [r for r in ROUTES if "{" in r[1] and r not in PUBLIC]
 
 
 @pytest.fixture
@@ -60,11 +79,21 @@ def owned(api):
     lead_id = _lead_id(api, "owned@tenant.com")
     assert api.post(f"/leads/{lead_id}/unsubscribe").status_code == 200
     unsubscribe_id = api.get("/leads/unsubscribes").json()["unsubscribes"][0]["id"]
+    mailbox = api.post("/email-accounts/save", json=MAILBOX)
+    assert mailbox.status_code == 200, mailbox.text
+    assert (
+        api.post(
+            f"/campaigns/{campaign}/email-accounts",
+            json={"email_account_ids": [mailbox.json()["id"]]},
+        ).status_code
+        == 200
+    )
     return {
         "campaign_id": campaign,
         "lead_id": lead_id,
         "block": block_id,
         "unsubscribe": unsubscribe_id,
+        "email_account_id": mailbox.json()["id"],
     }
 
 
@@ -88,7 +117,19 @@ def _fill(path: str, ids: dict[str, int]) -> str:
         .replace("{campaign_id}", str(ids["campaign_id"]))
         .replace("{lead_id}", str(ids["lead_id"]))
         .replace("{entry_id}", str(entry))
+        .replace("{email_account_id}", str(ids["email_account_id"]))
     )
+
+
+MAILBOX = {
+    "from_name": "Owned Sender",
+    "from_email": "owned-sender@tenant.com",
+    "user_name": "owned-sender@tenant.com",
+    "password": "owned-secret",
+    "smtp_host": "127.0.0.1",
+    "smtp_port": 9,
+    "smtp_security": "NONE",
+}
 
 
 def test_every_route_with_a_body_has_an_example():
@@ -122,3 +163,23 @@ def test_another_accounts_lists_are_invisible(method, path, owned, other_api, ap
     assert response.status_code == 200
     assert "tenant.com" not in response.text
     assert "owned" not in response.text
+
+
+def test_another_accounts_mailbox_cannot_be_updated_by_its_id(owned, other_api, api):
+    """``/email-accounts/save`` names the mailbox in its body, not its path."""
+    body = {**MAILBOX, "id": owned["email_account_id"], "from_name": "Mallory"}
+    response = other_api.post("/email-accounts/save", json=body)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    mailbox = api.get(f"/email-accounts/{owned['email_account_id']}").json()
+    assert mailbox["from_name"] == "Owned Sender"
+
+
+def test_another_accounts_mailbox_cannot_be_attached(owned, other_api):
+    campaign = other_api.campaign("mine")
+    response = other_api.post(
+        f"/campaigns/{campaign}/email-accounts",
+        json={"email_account_ids": [owned["email_account_id"]]},
+    )
+    assert response.status_code == 404
+    assert other_api.get(f"/campaigns/{campaign}/email-accounts").json()["email_accounts"] == []

@@ -34,7 +34,12 @@ def _fast(candidate: str) -> str | None:
 
 
 def normalise_email(raw: str | None) -> str | None:
-    """The address in its one stored form (trimmed, lower-case, ASCII domain), or None."""
+    """The address in its one stored form (trimmed, lower-case, ASCII domain), or None.
+
+    A stored address holds exactly one "@": quoted local parts and domain literals are refused
+    (the fast pattern has neither, and email-validator allows neither by default), so SQL may
+    cut the domain at it (``leads.repository``).
+    """
     if not raw:
         return None
     candidate = raw.strip().lower()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,8 +15,12 @@ from openlead.campaigns.endpoints import router as campaigns_router
 from openlead.config import Settings, get_settings
 from openlead.db.engine import create_database
 from openlead.leads.endpoints import router as leads_router
+from openlead.sending.endpoints import router as sending_router
+from openlead.sending.runner import run_dispatcher
 from openlead.sequences.endpoints import router as sequences_router
 from openlead.suppression.endpoints import router as suppression_router
+from openlead.tracking.endpoints import router as tracking_router
+from openlead.vault import Vault, load_master_secret
 from openlead.web.errors import ERROR_RESPONSES, error_response, install_error_handlers
 from openlead.web.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from openlead.web.ratelimit import RateLimiter
@@ -34,9 +39,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = create_database(settings.database_url)
+        app.state.vault = Vault(load_master_secret(settings.secret_key, settings.secret_dir))
+        stopping = asyncio.Event()
+        sender = None
+        if settings.sender:
+            sender = asyncio.create_task(
+                run_dispatcher(app.state.database, app.state.vault, settings, stopping)
+            )
         try:
             yield
         finally:
+            stopping.set()
+            if sender is not None:
+                await sender
             await app.state.database.dispose()
 
     app = FastAPI(
@@ -62,8 +77,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         campaign_leads_router,
         suppression_router,
         sequences_router,
+        sending_router,
     ):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    # Where the links in every email lead: short, at the root, no API key.
+    app.include_router(tracking_router, responses=ERROR_RESPONSES)
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> dict[str, bool]:

@@ -1,4 +1,4 @@
-"""The ``openlead`` command: serve, migrate, accounts and keys; and the client commands
+"""The ``openlead`` command: serve, worker, migrate, accounts and keys; and the client commands
 ``leads``, ``campaigns`` and ``block`` (``openlead.cli_client``), which talk to a server
 through the SDK.
 
@@ -68,6 +68,26 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
+def _run_fast(main: Awaitable[None]) -> None:
+    """Run on uvloop, as ``openlead serve`` does through uvicorn, where it is installed."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)  # type: ignore[arg-type]
+    else:
+        uvloop.run(main)  # type: ignore[arg-type]
+
+
+def _settle_the_heap() -> None:
+    """What exists at start-up (modules, the app, its schemas) lives as long as the process:
+    frozen, the garbage collector stops walking it on every full collection. A 400-lead import
+    or a dispatcher's batch holds thousands of new objects at once, so collections also run
+    less often (docs/performance.md)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 @app.command()
 def migrate(database_url: DatabaseUrl = None) -> None:
     """Apply the database migrations."""
@@ -82,6 +102,14 @@ def serve(
     host: Annotated[str, typer.Option(envvar="OPENLEAD_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="OPENLEAD_PORT")] = 8000,
     database_url: DatabaseUrl = None,
+    sender: Annotated[
+        bool,
+        typer.Option(
+            "--sender/--no-sender",
+            envvar="OPENLEAD_SENDER",
+            help="Run the dispatcher in this process (on by default).",
+        ),
+    ] = True,
 ) -> None:
     """Migrate the database, create the first account if there is none, and serve the API."""
     import uvicorn
@@ -91,6 +119,7 @@ def serve(
     from openlead.db.migrate import upgrade
 
     settings = _settings(database_url)
+    settings.sender = sender
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     upgrade(settings.database_url)
     bootstrap_key = os.environ.get("OPENLEAD_BOOTSTRAP_API_KEY") or None
@@ -106,13 +135,7 @@ def serve(
         typer.echo(f"  {key}")
     typer.echo(f"openlead listening on http://{host}:{port}/api/v1", err=True)
     api = create_app(settings)
-    # What exists now (modules, the app, its schemas) lives as long as the process: frozen, the
-    # garbage collector stops walking it on every full collection. A 400-lead import holds
-    # thousands of new objects at once, so collections also run less often
-    # (docs/performance.md).
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    _settle_the_heap()
     uvicorn.run(
         api,
         host=host,
@@ -120,6 +143,40 @@ def serve(
         access_log=False,
         log_level=settings.log_level,
     )
+
+
+@app.command()
+def worker(database_url: DatabaseUrl = None) -> None:
+    """Run the dispatcher on its own: send due emails until stopped (SIGTERM or Ctrl-C).
+
+    On PostgreSQL any number of workers (and servers) send at once; on SQLite only one
+    process sends, and a worker waits while another holds the database's sender lock. The
+    database must be migrated already (``openlead migrate`` or ``openlead serve``).
+    """
+    import signal
+
+    from openlead.db.engine import create_database
+    from openlead.sending.runner import run_dispatcher
+    from openlead.vault import Vault, load_master_secret
+
+    settings = _settings(database_url)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+
+    async def run() -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        database = create_database(settings.database_url)
+        vault = Vault(load_master_secret(settings.secret_key, settings.secret_dir))
+        try:
+            await run_dispatcher(database, vault, settings, stopping)
+        finally:
+            await database.dispose()
+
+    typer.echo("openlead worker sending; stop it with Ctrl-C.", err=True)
+    _settle_the_heap()
+    _run_fast(run())
 
 
 @accounts_app.command("create")

@@ -4,6 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 DEFAULT_DATA_DIR = Path("openlead-data")
 
@@ -19,10 +20,36 @@ class Settings(BaseSettings):
     max_body_bytes: int = 8 * 1024 * 1024
     bootstrap_api_key: str | None = None
     log_level: str = "info"
+    # Where a generated secret key is kept; by default the SQLite database's folder, or
+    # ./openlead-data.
+    data_dir: Path | None = None
+    # Encrypts mailbox passwords and signs tracking links. Every process of one installation
+    # needs the same one; when unset, one is generated into ``data_dir`` on first start.
+    secret_key: str | None = None
+    # The address recipients' mail clients reach this server at: tracking and unsubscribe
+    # links are built on it.
+    public_url: str = "http://127.0.0.1:8000"
+    # The dispatcher inside ``openlead serve``; ``openlead worker`` runs it on its own.
+    sender: bool = True
+    sender_interval_seconds: float = 1.0
+    # How long a claimed send stays with the worker that claimed it before another may
+    # take it over (a worker that died).
+    sender_lease_seconds: float = 300.0
+    sender_batch: int = 200
+    smtp_timeout_seconds: float = 30.0
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def secret_dir(self) -> Path:
+        if self.data_dir is not None:
+            return self.data_dir
+        database = make_url(self.database_url).database if self.is_sqlite else None
+        if database and database != ":memory:":
+            return Path(database).parent
+        return DEFAULT_DATA_DIR
 
 
 @lru_cache

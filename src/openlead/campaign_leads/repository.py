@@ -8,7 +8,7 @@ are computed when read, from the lists, so a new block shows at once on every le
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    case,
     cast,
     delete,
     exists,
@@ -34,11 +35,18 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import NullType
 
-from openlead.db.dialect import is_postgres
+from openlead.db.dialect import is_postgres, timestamp_value
 from openlead.db.jsoncodec import loads
 from openlead.db.tables import block_list, campaign_leads, lead_events, leads, unsubscribes
+from openlead.leads import repository as lead_repository
 from openlead.leads.lifecycle import EventType, LeadStatus
 from openlead.leads.schemas import PROFILE_FIELDS
+
+
+def _json(value: Any) -> str:
+    """As the JSON column stores it: no data is the JSON null."""
+    return orjson.dumps(value).decode()
+
 
 _membership = and_(
     campaign_leads.c.account_id == leads.c.account_id, campaign_leads.c.lead_id == leads.c.id
@@ -168,6 +176,16 @@ async def set_status(
     status: str,
     now: datetime,
 ) -> None:
+    values: dict[str, Any] = {"status": status, "updated_at": now}
+    if status in (LeadStatus.NOT_CONTACTED, LeadStatus.IN_PROGRESS):
+        # Set back to a status that sends: a follow-up the sender had let go of (it found the
+        # lead in another status) is due again. A lead at step 1 needs nothing: it is fresh.
+        stopped = and_(
+            campaign_leads.c.next_seq > 1,
+            campaign_leads.c.next_send_at.is_(None),
+            campaign_leads.c.hold.is_(None),
+        )
+        values["next_send_at"] = case((stopped, now), else_=campaign_leads.c.next_send_at)
     await conn.execute(
         update(campaign_leads)
         .where(
@@ -175,7 +193,7 @@ async def set_status(
             campaign_leads.c.lead_id == lead_id,
             campaign_leads.c.campaign_id.in_(list(campaign_ids)),
         )
-        .values(status=status, updated_at=now)
+        .values(values)
     )
 
 
@@ -211,21 +229,41 @@ async def record_events(
     now: datetime,
 ) -> None:
     """Record (lead_id, campaign_id, type, data) events in one statement."""
+    await record_events_of(conn, [(account_id, *event, now) for event in events])
+
+
+_INSERT_EVENTS = {
+    "sqlite": "INSERT INTO lead_events (account_id, lead_id, campaign_id, type, data, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)",
+    "postgresql": "INSERT INTO lead_events (account_id, lead_id, campaign_id, type, data,"
+    " created_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
+}
+
+
+async def record_events_of(
+    conn: AsyncConnection,
+    events: list[tuple[int, int, int | None, str, dict[str, Any] | None, datetime]],
+) -> None:
+    """Record (account_id, lead_id, campaign_id, type, data, created_at) events, of any
+    accounts, in one statement (on the driver: the sender records every email it sends)."""
     if events:
-        await conn.execute(
-            insert(lead_events),
-            [
-                {
-                    "account_id": account_id,
-                    "lead_id": lead_id,
-                    "campaign_id": campaign_id,
-                    "type": kind,
-                    "data": data,
-                    "created_at": now,
-                }
-                for lead_id, campaign_id, kind, data in events
-            ],
-        )
+        rows = [
+            (account_id, lead_id, campaign_id, kind, _json(data), timestamp_value(conn, moment))
+            for account_id, lead_id, campaign_id, kind, data, moment in events
+        ]
+        await conn.exec_driver_sql(_INSERT_EVENTS[conn.dialect.name], rows)
+
+
+def _at_addresses(
+    conn: AsyncConnection, emails: Sequence[str], domains: Sequence[str]
+) -> ColumnElement[bool] | None:
+    """Leads at one of these addresses or domains (each an index probe); None for neither."""
+    matches = []
+    if emails:
+        matches.append(lead_repository.address_is_one_of(conn, list(emails)))
+    if domains:
+        matches.append(leads.c.email_domain.in_(list(domains)))
+    return or_(*matches) if matches else None
 
 
 async def record_blocked(
@@ -238,12 +276,8 @@ async def record_blocked(
 ) -> int:
     """A BLOCKED event on every campaign membership of the newly blocked addresses, in one
     INSERT … SELECT whatever their number."""
-    matches = []
-    if emails:
-        matches.append(leads.c.email.in_(emails))
-    if domains:
-        matches.append(leads.c.email_domain.in_(domains))
-    if not matches:
+    matching = _at_addresses(conn, emails, domains)
+    if matching is None:
         return 0
     chosen = (
         select(
@@ -255,7 +289,7 @@ async def record_blocked(
             literal(now, type_=lead_events.c.created_at.type).label("created_at"),
         )
         .select_from(campaign_leads.join(leads, _membership))
-        .where(leads.c.account_id == account_id, or_(*matches))
+        .where(leads.c.account_id == account_id, matching)
     )
     statement = insert(lead_events).from_select(
         ["account_id", "lead_id", "campaign_id", "type", "data", "created_at"], chosen
@@ -450,3 +484,56 @@ async def export_columns(
         await asyncio.wait([pending])
         if not pending.cancelled():
             pending.exception()
+
+
+# --- holds: a sequence that waits for a reason ----------------------------------------------
+
+
+async def hold_addresses(
+    conn: AsyncConnection, account_id: int, emails: list[str], domains: list[str], reason: str
+) -> None:
+    """Stop the unfinished sequences of these addresses (and domains) in every campaign."""
+    matching = _at_addresses(conn, emails, domains)
+    if matching is None:
+        return
+    hit = select(leads.c.id).where(leads.c.account_id == account_id, matching)
+    await conn.execute(
+        update(campaign_leads)
+        .where(
+            campaign_leads.c.account_id == account_id,
+            campaign_leads.c.lead_id.in_(hit),
+            campaign_leads.c.next_seq.is_not(None),
+        )
+        .values(hold=reason, next_send_at=None)
+    )
+
+
+async def lift_holds(
+    conn: AsyncConnection,
+    account_id: int,
+    reason: str,
+    now: datetime,
+    emails: Sequence[str] = (),
+    domains: Sequence[str] = (),
+    lead_id: int | None = None,
+    campaign_id: int | None = None,
+) -> None:
+    """Make held leads due again (the sender then decides afresh)."""
+    conditions = [campaign_leads.c.account_id == account_id, campaign_leads.c.hold == reason]
+    if campaign_id is not None:
+        conditions.append(campaign_leads.c.campaign_id == campaign_id)
+    if lead_id is not None:
+        conditions.append(campaign_leads.c.lead_id == lead_id)
+    matching = _at_addresses(conn, emails, domains)
+    if matching is not None:
+        hit = select(leads.c.id).where(leads.c.account_id == account_id, matching)
+        conditions.append(campaign_leads.c.lead_id.in_(hit))
+    await conn.execute(
+        update(campaign_leads)
+        .where(*conditions)
+        .values(
+            hold=None,
+            # A lead that never had an email goes back among the fresh ones.
+            next_send_at=case((campaign_leads.c.next_seq == 1, None), else_=now),
+        )
+    )

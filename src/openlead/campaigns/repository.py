@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openlead.db.dialect import is_postgres
 from openlead.db.tables import campaigns
 from openlead.web.pagination import Page
 
@@ -43,3 +45,25 @@ async def delete_campaign(conn: AsyncConnection, account_id: int, campaign_id: i
         delete(campaigns).where(campaigns.c.account_id == account_id, campaigns.c.id == campaign_id)
     )
     return result.rowcount == 1
+
+
+async def lock_campaign(conn: AsyncConnection, account_id: int, campaign_id: int) -> Row | None:
+    """The campaign, held until commit on PostgreSQL (a status change waits for a claim)."""
+    query = select(campaigns).where(
+        campaigns.c.account_id == account_id, campaigns.c.id == campaign_id
+    )
+    if is_postgres(conn):
+        query = query.with_for_update()
+    return (await conn.execute(query)).first()
+
+
+async def update_campaign(
+    conn: AsyncConnection, account_id: int, campaign_id: int, values: dict[str, Any], now: datetime
+) -> Row | None:
+    statement = (
+        update(campaigns)
+        .where(campaigns.c.account_id == account_id, campaigns.c.id == campaign_id)
+        .values(updated_at=now, **values)
+        .returning(campaigns)
+    )
+    return (await conn.execute(statement)).first()

@@ -12,10 +12,12 @@ import itertools
 import os
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Any, BinaryIO, TypeVar, overload
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+from pydantic import SecretStr
 
 from openlead import __version__
 from openlead.client import _import
@@ -27,19 +29,27 @@ from openlead.client._models import (
     BlockListPage,
     Campaign,
     CampaignCreated,
+    CampaignEmailAccountList,
     CampaignLead,
     CampaignLeadPage,
     CampaignList,
+    CampaignStatusChanged,
     CampaignUnsubscribed,
+    ConnectionTest,
     Deleted,
+    EmailAccount,
+    EmailAccountPage,
+    EmailAccountSaved,
     ImportResult,
     ImportSummary,
     Lead,
     Preview,
     Removed,
+    ScheduleSaved,
     SequenceCheck,
     Sequences,
     SequencesSaved,
+    SettingsSaved,
     Statistics,
     StatusChanged,
     Unsubscribed,
@@ -456,6 +466,149 @@ class Client(_Base):
     def preview_lead(self, campaign_id: int, lead_id: int) -> Preview:
         return self._run(ops.preview_lead(self.retry, campaign_id, lead_id))
 
+    # ----------------------------------------------------------------------- sending
+
+    def save_email_account(
+        self,
+        *,
+        from_name: str,
+        from_email: str,
+        user_name: str,
+        password: str | SecretStr | None = None,
+        smtp_host: str,
+        smtp_port: int,
+        smtp_security: str | None = None,
+        imap_host: str | None = None,
+        imap_port: int | None = None,
+        max_email_per_day: int | None = None,
+        email_account_id: int | None = None,
+    ) -> EmailAccountSaved:
+        """``POST /email-accounts/save``: a new mailbox, or an update of ``email_account_id``
+        (every field again; a password left out keeps the stored one). ``smtp_security`` is
+        ``"SSL"``, ``"STARTTLS"`` (the server's default) or ``"NONE"``. The password is never
+        shown in a repr or an error, and never returned."""
+        return self._run(
+            ops.save_email_account(
+                self.retry,
+                from_name=from_name,
+                from_email=from_email,
+                user_name=user_name,
+                password=password,
+                smtp_host=smtp_host,
+                smtp_port=smtp_port,
+                smtp_security=smtp_security,
+                imap_host=imap_host,
+                imap_port=imap_port,
+                max_email_per_day=max_email_per_day,
+                email_account_id=email_account_id,
+            )
+        )
+
+    def list_email_accounts(
+        self, *, offset: int | None = None, limit: int | None = None, after: int | str | None = None
+    ) -> EmailAccountPage:
+        return self._run(ops.list_email_accounts(self.retry, offset, limit, after))
+
+    def iter_email_accounts(self, *, page_size: int = 1000) -> Iterator[EmailAccount]:
+        return self._iterate(
+            lambda after: ops.list_email_accounts(self.retry, None, page_size, after),
+            "email_accounts",
+        )
+
+    def get_email_account(self, email_account_id: int) -> EmailAccount:
+        return self._run(ops.get_email_account(self.retry, email_account_id))
+
+    def delete_email_account(self, email_account_id: int) -> Deleted:
+        return self._run(ops.delete_email_account(self.retry, email_account_id))
+
+    def test_email_account(self, email_account_id: int) -> ConnectionTest:
+        """Connect and log in as the sender would; ``stage`` says where it stopped
+        (``connect``, ``tls``, ``login``, ``password``), ``None`` when it worked."""
+        return self._run(ops.test_email_account(self.retry, email_account_id))
+
+    def add_campaign_email_accounts(
+        self, campaign_id: int, email_account_ids: Iterable[int]
+    ) -> CampaignEmailAccountList:
+        """The campaign's mailboxes after adding these (one already there stays once)."""
+        return self._run(
+            ops.add_campaign_email_accounts(self.retry, campaign_id, email_account_ids)
+        )
+
+    def list_campaign_email_accounts(
+        self,
+        campaign_id: int,
+        *,
+        offset: int | None = None,
+        limit: int | None = None,
+        after: int | str | None = None,
+    ) -> CampaignEmailAccountList:
+        return self._run(
+            ops.list_campaign_email_accounts(self.retry, campaign_id, offset, limit, after)
+        )
+
+    def remove_campaign_email_accounts(
+        self, campaign_id: int, email_account_ids: Iterable[int]
+    ) -> CampaignEmailAccountList:
+        """The campaign's mailboxes after taking these off."""
+        return self._run(
+            ops.remove_campaign_email_accounts(self.retry, campaign_id, email_account_ids)
+        )
+
+    def save_campaign_schedule(
+        self,
+        campaign_id: int,
+        *,
+        timezone: str,
+        days_of_the_week: Iterable[int],
+        start_hour: str,
+        end_hour: str,
+        min_time_btw_emails: int | None = None,
+        max_new_leads_per_day: int | None = None,
+        schedule_start_time: datetime | str | None = None,
+    ) -> ScheduleSaved:
+        """Replace the campaign's schedule: an IANA ``timezone``, days (0 = Sunday), hours as
+        ``"HH:MM"``; a field left out takes the server's default."""
+        return self._run(
+            ops.save_campaign_schedule(
+                self.retry,
+                campaign_id,
+                timezone,
+                days_of_the_week,
+                start_hour,
+                end_hour,
+                min_time_btw_emails,
+                max_new_leads_per_day,
+                schedule_start_time,
+            )
+        )
+
+    def update_campaign_settings(
+        self,
+        campaign_id: int,
+        *,
+        track_settings: Iterable[str] | None = None,
+        stop_lead_settings: str | None = None,
+        unsubscribe_text: str | None = None,
+        send_as_plain_text: bool | None = None,
+    ) -> SettingsSaved:
+        """The given settings change, the others keep their value (``unsubscribe_text=""``
+        goes back to the default footer)."""
+        return self._run(
+            ops.update_campaign_settings(
+                self.retry,
+                campaign_id,
+                track_settings,
+                stop_lead_settings,
+                unsubscribe_text,
+                send_as_plain_text,
+            )
+        )
+
+    def change_campaign_status(self, campaign_id: int, status: str) -> CampaignStatusChanged:
+        """``"START"``, ``"PAUSED"`` or ``"STOPPED"``. A campaign that is not ready to start
+        is a ``ValidationError`` whose ``details["reasons"]`` lists every reason."""
+        return self._run(ops.change_campaign_status(self.retry, campaign_id, status))
+
     # ----------------------------------------------------------------------- service
 
     def health(self) -> bool:
@@ -782,6 +935,135 @@ class AsyncClient(_Base):
 
     async def preview_lead(self, campaign_id: int, lead_id: int) -> Preview:
         return await self._run(ops.preview_lead(self.retry, campaign_id, lead_id))
+
+    # ----------------------------------------------------------------------- sending
+
+    async def save_email_account(
+        self,
+        *,
+        from_name: str,
+        from_email: str,
+        user_name: str,
+        password: str | SecretStr | None = None,
+        smtp_host: str,
+        smtp_port: int,
+        smtp_security: str | None = None,
+        imap_host: str | None = None,
+        imap_port: int | None = None,
+        max_email_per_day: int | None = None,
+        email_account_id: int | None = None,
+    ) -> EmailAccountSaved:
+        return await self._run(
+            ops.save_email_account(
+                self.retry,
+                from_name=from_name,
+                from_email=from_email,
+                user_name=user_name,
+                password=password,
+                smtp_host=smtp_host,
+                smtp_port=smtp_port,
+                smtp_security=smtp_security,
+                imap_host=imap_host,
+                imap_port=imap_port,
+                max_email_per_day=max_email_per_day,
+                email_account_id=email_account_id,
+            )
+        )
+
+    async def list_email_accounts(
+        self, *, offset: int | None = None, limit: int | None = None, after: int | str | None = None
+    ) -> EmailAccountPage:
+        return await self._run(ops.list_email_accounts(self.retry, offset, limit, after))
+
+    def iter_email_accounts(self, *, page_size: int = 1000) -> AsyncIterator[EmailAccount]:
+        return self._iterate(
+            lambda after: ops.list_email_accounts(self.retry, None, page_size, after),
+            "email_accounts",
+        )
+
+    async def get_email_account(self, email_account_id: int) -> EmailAccount:
+        return await self._run(ops.get_email_account(self.retry, email_account_id))
+
+    async def delete_email_account(self, email_account_id: int) -> Deleted:
+        return await self._run(ops.delete_email_account(self.retry, email_account_id))
+
+    async def test_email_account(self, email_account_id: int) -> ConnectionTest:
+        return await self._run(ops.test_email_account(self.retry, email_account_id))
+
+    async def add_campaign_email_accounts(
+        self, campaign_id: int, email_account_ids: Iterable[int]
+    ) -> CampaignEmailAccountList:
+        return await self._run(
+            ops.add_campaign_email_accounts(self.retry, campaign_id, email_account_ids)
+        )
+
+    async def list_campaign_email_accounts(
+        self,
+        campaign_id: int,
+        *,
+        offset: int | None = None,
+        limit: int | None = None,
+        after: int | str | None = None,
+    ) -> CampaignEmailAccountList:
+        return await self._run(
+            ops.list_campaign_email_accounts(self.retry, campaign_id, offset, limit, after)
+        )
+
+    async def remove_campaign_email_accounts(
+        self, campaign_id: int, email_account_ids: Iterable[int]
+    ) -> CampaignEmailAccountList:
+        return await self._run(
+            ops.remove_campaign_email_accounts(self.retry, campaign_id, email_account_ids)
+        )
+
+    async def save_campaign_schedule(
+        self,
+        campaign_id: int,
+        *,
+        timezone: str,
+        days_of_the_week: Iterable[int],
+        start_hour: str,
+        end_hour: str,
+        min_time_btw_emails: int | None = None,
+        max_new_leads_per_day: int | None = None,
+        schedule_start_time: datetime | str | None = None,
+    ) -> ScheduleSaved:
+        return await self._run(
+            ops.save_campaign_schedule(
+                self.retry,
+                campaign_id,
+                timezone,
+                days_of_the_week,
+                start_hour,
+                end_hour,
+                min_time_btw_emails,
+                max_new_leads_per_day,
+                schedule_start_time,
+            )
+        )
+
+    async def update_campaign_settings(
+        self,
+        campaign_id: int,
+        *,
+        track_settings: Iterable[str] | None = None,
+        stop_lead_settings: str | None = None,
+        unsubscribe_text: str | None = None,
+        send_as_plain_text: bool | None = None,
+    ) -> SettingsSaved:
+        return await self._run(
+            ops.update_campaign_settings(
+                self.retry,
+                campaign_id,
+                track_settings,
+                stop_lead_settings,
+                unsubscribe_text,
+                send_as_plain_text,
+            )
+        )
+
+    async def change_campaign_status(self, campaign_id: int, status: str) -> CampaignStatusChanged:
+        return await self._run(ops.change_campaign_status(self.retry, campaign_id, status))
 
     # ----------------------------------------------------------------------- service
 

@@ -28,7 +28,16 @@ from openlead.campaign_leads.schemas import (
     StatusChanged,
     Unsubscribed,
 )
-from openlead.campaigns.schemas import Campaign, CampaignCreated, Deleted
+from openlead.campaigns.schemas import (
+    Campaign,
+    CampaignCreated,
+    CampaignSchedule,
+    CampaignSettingsView,
+    CampaignStatusChanged,
+    Deleted,
+    ScheduleSaved,
+    SettingsSaved,
+)
 from openlead.leads.schemas import (
     ImportResult,
     ImportSettings,
@@ -38,6 +47,13 @@ from openlead.leads.schemas import (
     LeadProfile,
 )
 from openlead.leads.schemas import SkippedLead as SkippedLeadAnswer
+from openlead.sending.schemas import (
+    CampaignEmailAccountList,
+    ConnectionTest,
+    EmailAccount,
+    EmailAccountPage,
+    EmailAccountSaved,
+)
 from openlead.suppression.schemas import (
     BlockEntry,
     BlockListAdded,
@@ -54,12 +70,20 @@ __all__ = [
     "BlockListPage",
     "Campaign",
     "CampaignCreated",
+    "CampaignEmailAccountList",
     "CampaignLead",
     "CampaignLeadPage",
     "CampaignList",
+    "CampaignSchedule",
+    "CampaignSettingsView",
+    "CampaignStatusChanged",
     "CampaignUnsubscribed",
+    "ConnectionTest",
     "Delay",
     "Deleted",
+    "EmailAccount",
+    "EmailAccountPage",
+    "EmailAccountSaved",
     "ImportResult",
     "ImportSettings",
     "ImportSummary",
@@ -69,9 +93,11 @@ __all__ = [
     "LeadProfile",
     "Preview",
     "Removed",
+    "ScheduleSaved",
     "SequenceCheck",
     "Sequences",
     "SequencesSaved",
+    "SettingsSaved",
     "SkippedLead",
     "SkippedLeadAnswer",
     "Statistics",

@@ -9,7 +9,10 @@ table.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any, BinaryIO, TypeVar
+
+from pydantic import SecretStr
 
 from openlead.client._errors import NetworkError
 from openlead.client._models import (
@@ -18,17 +21,25 @@ from openlead.client._models import (
     BlockListPage,
     Campaign,
     CampaignCreated,
+    CampaignEmailAccountList,
     CampaignLeadPage,
     CampaignList,
+    CampaignStatusChanged,
     CampaignUnsubscribed,
+    ConnectionTest,
     Deleted,
+    EmailAccount,
+    EmailAccountPage,
+    EmailAccountSaved,
     ImportResult,
     Lead,
     Preview,
     Removed,
+    ScheduleSaved,
     SequenceCheck,
     Sequences,
     SequencesSaved,
+    SettingsSaved,
     Statistics,
     StatusChanged,
     Unsubscribed,
@@ -334,6 +345,201 @@ def preview_lead(policy: RetryPolicy, campaign_id: int, lead_id: int) -> Operati
         "GET", f"/campaigns/{int(campaign_id)}/leads/{int(lead_id)}/preview", idempotent=True
     )
     return call(request, policy, Preview)
+
+
+# --------------------------------------------------------------------------- sending
+
+
+@route("POST", "/campaigns/{campaign_id}/schedule")
+def save_campaign_schedule(
+    policy: RetryPolicy,
+    campaign_id: int,
+    timezone: str,
+    days_of_the_week: Iterable[int],
+    start_hour: str,
+    end_hour: str,
+    min_time_btw_emails: int | None = None,
+    max_new_leads_per_day: int | None = None,
+    schedule_start_time: datetime | str | None = None,
+) -> Operation[ScheduleSaved]:
+    if isinstance(schedule_start_time, datetime):
+        schedule_start_time = schedule_start_time.isoformat()
+    body = drop_none(
+        {
+            "timezone": timezone,
+            "days_of_the_week": list(days_of_the_week),
+            "start_hour": start_hour,
+            "end_hour": end_hour,
+            "min_time_btw_emails": min_time_btw_emails,
+            "max_new_leads_per_day": max_new_leads_per_day,
+            "schedule_start_time": schedule_start_time,
+        }
+    )
+    request = ApiRequest(
+        "POST",
+        f"/campaigns/{int(campaign_id)}/schedule",
+        json=body,
+        idempotent=True,  # it replaces the schedule
+    )
+    return call(request, policy, ScheduleSaved)
+
+
+@route("POST", "/campaigns/{campaign_id}/settings")
+def update_campaign_settings(
+    policy: RetryPolicy,
+    campaign_id: int,
+    track_settings: Iterable[str] | None = None,
+    stop_lead_settings: str | None = None,
+    unsubscribe_text: str | None = None,
+    send_as_plain_text: bool | None = None,
+) -> Operation[SettingsSaved]:
+    """Only the settings given are sent: the server keeps the others."""
+    body = drop_none(
+        {
+            "track_settings": list(track_settings) if track_settings is not None else None,
+            "stop_lead_settings": stop_lead_settings,
+            "unsubscribe_text": unsubscribe_text,
+            "send_as_plain_text": send_as_plain_text,
+        }
+    )
+    request = ApiRequest(
+        "POST", f"/campaigns/{int(campaign_id)}/settings", json=body, idempotent=True
+    )
+    return call(request, policy, SettingsSaved)
+
+
+@route("POST", "/campaigns/{campaign_id}/status")
+def change_campaign_status(
+    policy: RetryPolicy, campaign_id: int, status: str
+) -> Operation[CampaignStatusChanged]:
+    request = ApiRequest(
+        "POST",
+        f"/campaigns/{int(campaign_id)}/status",
+        json={"status": str(status)},
+        idempotent=True,  # asking again for the status it has changes nothing
+    )
+    return call(request, policy, CampaignStatusChanged)
+
+
+@route("POST", "/email-accounts/save")
+def save_email_account(
+    policy: RetryPolicy,
+    *,
+    from_name: str,
+    from_email: str,
+    user_name: str,
+    password: str | SecretStr | None = None,
+    smtp_host: str,
+    smtp_port: int,
+    smtp_security: str | None = None,
+    imap_host: str | None = None,
+    imap_port: int | None = None,
+    max_email_per_day: int | None = None,
+    email_account_id: int | None = None,
+) -> Operation[EmailAccountSaved]:
+    """Create a mailbox, or update the one ``email_account_id`` names. The password travels
+    as a ``SecretStr`` up to the moment the body is serialised, so no repr shows it."""
+    if password is not None and not isinstance(password, SecretStr):
+        password = SecretStr(password)
+    body = drop_none(
+        {
+            "id": email_account_id,
+            "from_name": from_name,
+            "from_email": from_email,
+            "user_name": user_name,
+            "password": password,
+            "smtp_host": smtp_host,
+            "smtp_port": smtp_port,
+            "smtp_security": smtp_security,
+            "imap_host": imap_host,
+            "imap_port": imap_port,
+            "max_email_per_day": max_email_per_day,
+        }
+    )
+    # An update is safe to repeat; a create is not (the repeat would be refused as a second
+    # mailbox for the address, hiding the one the lost attempt created).
+    request = ApiRequest(
+        "POST", "/email-accounts/save", json=body, idempotent=email_account_id is not None
+    )
+    return call(request, policy, EmailAccountSaved)
+
+
+@route("GET", "/email-accounts")
+def list_email_accounts(
+    policy: RetryPolicy,
+    offset: int | None = None,
+    limit: int | None = None,
+    after: int | str | None = None,
+) -> Operation[EmailAccountPage]:
+    request = ApiRequest(
+        "GET", "/email-accounts", params=_page(offset, limit, after), idempotent=True
+    )
+    return call(request, policy, EmailAccountPage)
+
+
+@route("GET", "/email-accounts/{email_account_id}")
+def get_email_account(policy: RetryPolicy, email_account_id: int) -> Operation[EmailAccount]:
+    request = ApiRequest("GET", f"/email-accounts/{int(email_account_id)}", idempotent=True)
+    return call(request, policy, EmailAccount)
+
+
+@route("DELETE", "/email-accounts/{email_account_id}")
+def delete_email_account(policy: RetryPolicy, email_account_id: int) -> Operation[Deleted]:
+    request = ApiRequest("DELETE", f"/email-accounts/{int(email_account_id)}")
+    return call(request, policy, Deleted)
+
+
+@route("POST", "/email-accounts/{email_account_id}/test")
+def test_email_account(policy: RetryPolicy, email_account_id: int) -> Operation[ConnectionTest]:
+    request = ApiRequest("POST", f"/email-accounts/{int(email_account_id)}/test", idempotent=True)
+    return call(request, policy, ConnectionTest)
+
+
+def _campaign_email_accounts(
+    method: str,
+    campaign_id: int,
+    email_account_ids: Iterable[int] | None = None,
+    params: dict[str, Any] | None = None,
+) -> ApiRequest:
+    body = None
+    if email_account_ids is not None:
+        body = {"email_account_ids": [int(i) for i in email_account_ids]}
+    # Adding or removing a mailbox twice is the same as once: all three are safe to repeat.
+    return ApiRequest(
+        method,
+        f"/campaigns/{int(campaign_id)}/email-accounts",
+        json=body,
+        params=params,
+        idempotent=True,
+    )
+
+
+@route("POST", "/campaigns/{campaign_id}/email-accounts")
+def add_campaign_email_accounts(
+    policy: RetryPolicy, campaign_id: int, email_account_ids: Iterable[int]
+) -> Operation[CampaignEmailAccountList]:
+    request = _campaign_email_accounts("POST", campaign_id, email_account_ids)
+    return call(request, policy, CampaignEmailAccountList)
+
+
+@route("GET", "/campaigns/{campaign_id}/email-accounts")
+def list_campaign_email_accounts(
+    policy: RetryPolicy,
+    campaign_id: int,
+    offset: int | None = None,
+    limit: int | None = None,
+    after: int | str | None = None,
+) -> Operation[CampaignEmailAccountList]:
+    request = _campaign_email_accounts("GET", campaign_id, params=_page(offset, limit, after))
+    return call(request, policy, CampaignEmailAccountList)
+
+
+@route("DELETE", "/campaigns/{campaign_id}/email-accounts")
+def remove_campaign_email_accounts(
+    policy: RetryPolicy, campaign_id: int, email_account_ids: Iterable[int]
+) -> Operation[CampaignEmailAccountList]:
+    request = _campaign_email_accounts("DELETE", campaign_id, email_account_ids)
+    return call(request, policy, CampaignEmailAccountList)
 
 
 # --------------------------------------------------------------------------- service

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TypeVar
 
 import orjson
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, SecretStr, TypeAdapter
 
 from openlead.client._errors import (
     NetworkError,
@@ -55,7 +55,15 @@ class ApiRequest:
             return self.content
         if self.json is None:
             return None
-        return orjson.dumps(self.json)
+        return orjson.dumps(self.json, default=_reveal)
+
+
+def _reveal(value: Any) -> Any:
+    """A secret in a request body (a mailbox password) is a ``SecretStr`` until it is
+    serialised, so no repr of the request, and no message made from one, shows it."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -72,6 +73,22 @@ campaigns = Table(
     Column("status", String(16), nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    # The sending schedule; no time zone means none has been set (START refuses).
+    Column("schedule_timezone", String(64), nullable=True),
+    Column("schedule_days", Json, nullable=True),  # 0 = Sunday
+    Column("schedule_start_minute", Integer, nullable=True),  # minutes after midnight
+    Column("schedule_end_minute", Integer, nullable=True),
+    Column("min_time_btw_emails", Integer, nullable=False, server_default=text("10")),
+    Column("max_new_leads_per_day", Integer, nullable=False, server_default=text("100")),
+    Column("schedule_starts_at", Timestamp, nullable=True),
+    # Settings.
+    Column("track_settings", Json, nullable=False, server_default=text("'[]'")),
+    Column("stop_lead_settings", String(32), nullable=False, server_default="REPLY_TO_AN_EMAIL"),
+    Column("unsubscribe_text", Text, nullable=True),
+    Column("send_as_plain_text", Boolean, nullable=False, server_default=text("false")),
+    # New leads started on the campaign's current day (in its time zone), reserved at claim.
+    Column("new_leads_day", String(10), nullable=True),
+    Column("new_leads_today", Integer, nullable=False, server_default=text("0")),
     UniqueConstraint("account_id", "id"),
 )
 
@@ -82,6 +99,7 @@ leads = Table(
     _account_fk(),
     Column("email", String(320), nullable=False),
     # Kept beside the address so that a domain block is an index lookup, not a LIKE scan.
+    # Always the address's own domain (``addresses.domain_of``).
     Column("email_domain", String(255), nullable=False),
     Column("first_name", String(500)),
     Column("last_name", String(500)),
@@ -94,9 +112,13 @@ leads = Table(
     Column("custom_fields", Json, nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
-    UniqueConstraint("account_id", "email"),
+    # One index serves both lookups: an address (given with its domain, which is a function
+    # of it, so this is as unique as the address alone) and a domain (the prefix). Imports
+    # write addresses in random order, and each random-order index costs a dirty page per
+    # lead per transaction; two such indexes were most of what a SQLite commit wrote
+    # (migration 0004, docs/performance.md). Look an address up with its domain.
+    UniqueConstraint("account_id", "email_domain", "email"),
     UniqueConstraint("account_id", "id"),
-    Index(None, "account_id", "email_domain"),
 )
 
 campaign_leads = Table(
@@ -112,6 +134,15 @@ campaign_leads = Table(
     Column("ignore_unsubscribe_list", Boolean, nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    # The lead row is the job (docs/sending.md): the step to send next (NULL: the sequence is
+    # over for this lead), when it is due (NULL with step 1: as soon as the campaign runs),
+    # the mailbox that sends the lead's whole sequence, and why it waits, if it is held.
+    Column("next_seq", Integer, nullable=True, server_default=text("1")),
+    Column("next_send_at", Timestamp, nullable=True),
+    Column("email_account_id", Id, nullable=True),
+    Column("hold", String(24), nullable=True),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_sent_at", Timestamp, nullable=True),
     UniqueConstraint("account_id", "campaign_id", "lead_id"),
     ForeignKeyConstraint(
         ["account_id", "campaign_id"],
@@ -123,6 +154,33 @@ campaign_leads = Table(
     ),
     Index(None, "account_id", "campaign_id", "status", "lead_id"),
     Index(None, "account_id", "lead_id"),
+)
+
+# Leads that wait for their first email: found in lead order, a page at a time. A lead leaves
+# the index when it is claimed; an import appends to it.
+FRESH_LEAD = (
+    "next_seq = 1 AND next_send_at IS NULL AND hold IS NULL AND status = 'NOT_CONTACTED'"
+)
+FRESH_LEAD_INDEX = "ix_campaign_leads_fresh"
+Index(
+    FRESH_LEAD_INDEX,
+    campaign_leads.c.account_id,
+    campaign_leads.c.campaign_id,
+    campaign_leads.c.lead_id,
+    sqlite_where=text(FRESH_LEAD),
+    postgresql_where=text(FRESH_LEAD),
+)
+# Leads with a time set: follow-ups, retries and claims (a claim is due again when its lease
+# runs out), per mailbox, soonest first.
+SCHEDULED_LEAD = "next_send_at IS NOT NULL"
+Index(
+    "ix_campaign_leads_scheduled",
+    campaign_leads.c.account_id,
+    campaign_leads.c.campaign_id,
+    campaign_leads.c.email_account_id,
+    campaign_leads.c.next_send_at,
+    sqlite_where=text(SCHEDULED_LEAD),
+    postgresql_where=text(SCHEDULED_LEAD),
 )
 
 lead_events = Table(
@@ -195,14 +253,103 @@ sequence_steps = Table(
     ),
 )
 
+email_accounts = Table(
+    "email_accounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _account_fk(),
+    Column("from_name", String(320), nullable=False),
+    Column("from_email", String(320), nullable=False),
+    Column("user_name", String(320), nullable=False),
+    # Fernet ciphertext (openlead.vault); the password itself is never stored or returned.
+    Column("password_encrypted", Text, nullable=False),
+    Column("smtp_host", String(255), nullable=False),
+    Column("smtp_port", Integer, nullable=False),
+    Column("smtp_security", String(8), nullable=False),
+    Column("imap_host", String(255), nullable=True),
+    Column("imap_port", Integer, nullable=True),
+    Column("max_email_per_day", Integer, nullable=False),
+    # OK, or FAILING after a failed connection or login (its leads wait until retry_at).
+    Column("state", String(8), nullable=False, server_default="OK"),
+    Column("last_error", Text, nullable=True),
+    Column("retry_at", Timestamp, nullable=True),
+    Column("failures", Integer, nullable=False, server_default=text("0")),
+    # Sends reserved on the current UTC day, and when the next one may go (the gap).
+    Column("sent_day", String(10), nullable=True),
+    Column("sent_today", Integer, nullable=False, server_default=text("0")),
+    Column("next_free_at", Timestamp, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    UniqueConstraint("account_id", "id"),
+    UniqueConstraint("account_id", "from_email"),
+)
+
+campaign_email_accounts = Table(
+    "campaign_email_accounts",
+    metadata,
+    Column("account_id", Id, nullable=False),
+    Column("campaign_id", Id, nullable=False),
+    Column("email_account_id", Id, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    UniqueConstraint("account_id", "campaign_id", "email_account_id"),
+    ForeignKeyConstraint(
+        ["account_id", "campaign_id"],
+        ["campaigns.account_id", "campaigns.id"],
+        ondelete="CASCADE",
+    ),
+    ForeignKeyConstraint(
+        ["account_id", "email_account_id"],
+        ["email_accounts.account_id", "email_accounts.id"],
+        ondelete="CASCADE",
+    ),
+    Index(None, "account_id", "email_account_id"),
+)
+
+# One row per (lead, campaign, step) ever attempted: the unique key is what makes "never the
+# same step twice" hold whatever crashes. A row is written, and committed, before the
+# message's content is handed to the SMTP server (state "sending"); see docs/sending.md.
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, nullable=False),
+    Column("campaign_id", Id, nullable=False),
+    Column("lead_id", Id, nullable=False),
+    Column("seq_number", Integer, nullable=False),
+    Column("variant_label", String(20), nullable=False),
+    Column("email_account_id", Id, nullable=False),
+    Column("message_id", String(255), nullable=False),
+    Column("state", String(12), nullable=False),
+    # While "sending": when the worker that wrote it may be presumed dead.
+    Column("lease_until", Timestamp, nullable=True),
+    # The links of the email, in order: a click token names one by its index.
+    Column("links", Json, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("sent_at", Timestamp, nullable=True),
+    UniqueConstraint("account_id", "campaign_id", "lead_id", "seq_number"),
+    UniqueConstraint("account_id", "id"),
+    ForeignKeyConstraint(
+        ["account_id", "campaign_id"],
+        ["campaigns.account_id", "campaigns.id"],
+        ondelete="CASCADE",
+    ),
+    ForeignKeyConstraint(
+        ["account_id", "lead_id"], ["leads.account_id", "leads.id"], ondelete="CASCADE"
+    ),
+)
+
 __all__ = [
     "accounts",
     "api_keys",
     "block_list",
+    "campaign_email_accounts",
     "campaign_leads",
     "campaigns",
+    "email_accounts",
     "lead_events",
     "leads",
+    "messages",
     "metadata",
     "sequence_steps",
     "unsubscribes",

@@ -24,3 +24,8 @@ class EventType(StrEnum):
     EMAIL_BOUNCED = "EMAIL_BOUNCED"
     UNSUBSCRIBED = "UNSUBSCRIBED"
     BLOCKED = "BLOCKED"
+
+
+# Why a lead's sequence waits (campaign_leads.hold), besides a suppression list's entry.
+HOLD_MISSING = "missing_variables"  # a template needs a value the lead does not have
+HOLD_RENDER = "render_error"  # a template could not be rendered for the lead

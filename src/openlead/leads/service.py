@@ -9,7 +9,7 @@ from openlead.addresses import normalise_email
 from openlead.campaign_leads import repository as campaign_leads
 from openlead.clock import utcnow
 from openlead.leads import importer, repository
-from openlead.leads.lifecycle import EventType, LeadStatus
+from openlead.leads.lifecycle import HOLD_MISSING, EventType, LeadStatus
 from openlead.leads.schemas import (
     PROFILE_FIELDS,
     ImportRequest,
@@ -21,34 +21,23 @@ from openlead.suppression import service as suppression
 from openlead.web.errors import BadRequest, NotFound
 
 
-async def _known(
-    conn: AsyncConnection,
-    account_id: int,
-    campaign_id: int,
-    emails: list[str],
-    settings: ImportSettings,
-) -> importer.Known:
-    in_campaign, elsewhere = await repository.presence(conn, account_id, campaign_id, emails)
-    if settings.ignore_global_block_list and settings.ignore_unsubscribe_list:
-        return importer.Known(frozenset(in_campaign), frozenset(elsewhere))
-    suppressed = await suppression.suppressed(conn, account_id, emails)
-    return importer.Known(
-        in_campaign=frozenset(in_campaign),
-        in_other_campaign=frozenset(elsewhere),
-        blocked=suppressed.blocked,
-        unsubscribed=suppressed.unsubscribed,
-    )
-
-
 async def import_leads(
     conn: AsyncConnection, account_id: int, campaign_id: int, request: ImportRequest
 ) -> ImportResult:
     """Add a batch of leads to a campaign in one transaction, a fixed number of statements."""
     settings = request.settings or ImportSettings()
-    if not await repository.lock_campaign_for_import(conn, account_id, campaign_id):
-        raise NotFound("Campaign")
+    await repository.lock_for_import(conn, account_id)
     screened = importer.screen(request.lead_list)
-    known = await _known(conn, account_id, campaign_id, screened.emails, settings)
+    emails = screened.emails
+    checks = await repository.import_checks(conn, account_id, campaign_id, emails)
+    if checks is None:
+        raise NotFound("Campaign")
+    known = importer.Known(
+        in_campaign=checks.in_campaign,
+        in_other_campaign=checks.in_other_campaign,
+        blocked=suppression.blocked_among(emails, checks.blocked_addresses, checks.blocked_domains),
+        unsubscribed=checks.unsubscribed,
+    )
     plan = importer.plan(screened, known, settings, total=len(request.lead_list))
     if plan.adds:
         await repository.add_leads(
@@ -90,9 +79,12 @@ async def update_profile(
         f: getattr(patch, f) for f in PROFILE_FIELDS if getattr(patch, f) is not None
     }
     custom = {k: v for k, v in (patch.custom_fields or {}).items() if v is not None}
-    row = await repository.update_profile(conn, account_id, lead_id, fields, custom, utcnow())
+    now = utcnow()
+    row = await repository.update_profile(conn, account_id, lead_id, fields, custom, now)
     if row is None:
         raise NotFound("Lead")
+    # A sequence that waited for a value may go on; the sender renders it afresh.
+    await campaign_leads.lift_holds(conn, account_id, HOLD_MISSING, now, lead_id=lead_id)
     return row
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from openlead.sequences.templates import MAX_BODY_CHARS, MAX_SUBJECT_CHARS
+from openlead.web.numbers import Integer
 from openlead.web.text import NAME, line, text
 
 MAX_STEPS = 20
@@ -14,16 +15,6 @@ MAX_VARIANTS_PER_STEP = 10  # the step's own subject and body (variant "A") incl
 MAX_DELAY_DAYS = 365
 MAIN_VARIANT = "A"
 
-
-def _integral(value: object) -> object:
-    """JSON has one kind of number: ``3.0`` is the integer 3 (as JSON Schema says), while
-    ``"3"`` and ``true`` stay refused."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-Integer = Annotated[int, BeforeValidator(_integral)]
 
 VariantLabel = Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=NAME)]
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openlead.campaign_leads import repository as campaign_leads
 from openlead.clock import utcnow
+from openlead.leads.lifecycle import HOLD_MISSING, HOLD_RENDER
 from openlead.leads.schemas import PROFILE_FIELDS
 from openlead.sequences import repository
 from openlead.sequences.schemas import MAIN_VARIANT, SequencesIn
@@ -181,7 +183,11 @@ async def save(
         for step in steps
         for variant in step.variants
     ]
-    await repository.replace_steps(conn, account_id, campaign_id, rows, utcnow())
+    now = utcnow()
+    await repository.replace_steps(conn, account_id, campaign_id, rows, now)
+    # Leads that waited for a template they could not fill are tried with the new ones.
+    for reason in (HOLD_MISSING, HOLD_RENDER):
+        await campaign_leads.lift_holds(conn, account_id, reason, now, campaign_id=campaign_id)
     return steps
 
 
@@ -222,45 +228,81 @@ def _render_one(
     return renderer(compiled, values, lead_id, seq, label)
 
 
+def _values(lead: Row) -> dict[str, object]:
+    standard = {"email": lead.email, **{f: getattr(lead, f) for f in PROFILE_FIELDS}}
+    return lead_values(standard, lead.custom_fields)
+
+
+def _thread_subject(
+    steps: Sequence[Step], values: dict[str, object], lead_id: int
+) -> Rendered | RenderError | None:
+    """Step 1's subject as this lead gets it: what an empty follow-up subject replies to."""
+    if not steps or steps[0].seq_number != 1:
+        return None
+    first = steps[0]
+    label = variant_for(lead_id, 1, first.labels)
+    variant = next(v for v in first.variants if v.label == label)
+    try:
+        return _render_one(variant.subject, True, values, lead_id, 1, label)
+    except RenderError as err:
+        return err
+
+
+def _render_variant(
+    seq: int,
+    variant: Variant,
+    values: dict[str, object],
+    lead_id: int,
+    thread: Callable[[], Rendered | RenderError | None],
+) -> RenderedVariant:
+    label = variant.label
+    try:
+        if variant.subject.strip() or seq == 1:
+            subject = _render_one(variant.subject, True, values, lead_id, seq, label)
+        else:
+            replied_to = thread()
+            if isinstance(replied_to, RenderError):
+                raise replied_to
+            if replied_to is None or replied_to.text is None:
+                subject = Rendered(None, replied_to.missing if replied_to else ())
+            else:
+                subject = Rendered(THREAD_PREFIX + replied_to.text)
+        body = _render_one(variant.email_body, False, values, lead_id, seq, label)
+    except RenderError as err:
+        return RenderedVariant(label, None, None, (), str(err))
+    missing = tuple(sorted(set(subject.missing) | set(body.missing)))
+    if missing:
+        return RenderedVariant(label, None, None, missing)
+    return RenderedVariant(label, subject.text, body.text)
+
+
 def render_steps(steps: Sequence[Step], lead: Row) -> list[RenderedStep]:
     """Every step and variant for one lead, as the sender would write them. Pure."""
-    standard = {"email": lead.email, **{f: getattr(lead, f) for f in PROFILE_FIELDS}}
-    values = lead_values(standard, lead.custom_fields)
-    thread: Rendered | RenderError | None = None
-    if steps and steps[0].seq_number == 1:
-        first = steps[0]
-        label = variant_for(lead.id, 1, first.labels)
-        variant = next(v for v in first.variants if v.label == label)
-        try:
-            thread = _render_one(variant.subject, True, values, lead.id, 1, label)
-        except RenderError as err:
-            thread = err
+    values = _values(lead)
+    thread = _thread_subject(steps, values, lead.id)
     answer = []
     for step in steps:
-        rendered = []
-        for variant in step.variants:
-            seq, label = step.seq_number, variant.label
-            try:
-                if variant.subject.strip() or seq == 1:
-                    subject = _render_one(variant.subject, True, values, lead.id, seq, label)
-                elif isinstance(thread, RenderError):
-                    raise thread
-                elif thread is None or thread.text is None:
-                    subject = Rendered(None, thread.missing if thread else ())
-                else:
-                    subject = Rendered(THREAD_PREFIX + thread.text)
-                body = _render_one(variant.email_body, False, values, lead.id, seq, label)
-            except RenderError as err:
-                rendered.append(RenderedVariant(label, None, None, (), str(err)))
-                continue
-            missing = tuple(sorted(set(subject.missing) | set(body.missing)))
-            if missing:
-                rendered.append(RenderedVariant(label, None, None, missing))
-            else:
-                rendered.append(RenderedVariant(label, subject.text, body.text))
+        rendered = [
+            _render_variant(step.seq_number, variant, values, lead.id, lambda: thread)
+            for variant in step.variants
+        ]
         sent = variant_for(lead.id, step.seq_number, step.labels)
         answer.append(RenderedStep(step.seq_number, step.delay_in_days, sent, rendered))
     return answer
+
+
+def render_for_send(steps: Sequence[Step], lead: Row, seq_number: int) -> RenderedVariant | None:
+    """The one variant of a step this lead is sent, exactly as the preview shows it; None when
+    the campaign has no such step. Pure."""
+    step = next((s for s in steps if s.seq_number == seq_number), None)
+    if step is None:
+        return None
+    values = _values(lead)
+    label = variant_for(lead.id, seq_number, step.labels)
+    variant = next(v for v in step.variants if v.label == label)
+    return _render_variant(
+        seq_number, variant, values, lead.id, lambda: _thread_subject(steps, values, lead.id)
+    )
 
 
 async def preview(

@@ -120,12 +120,14 @@ async def _list_page(
 
 
 async def _delete_entry(
-    conn: AsyncConnection, table: Table, account_id: int, entry_id: int
-) -> bool:
+    conn: AsyncConnection, table: Table, account_id: int, entry_id: int, *returned: Column
+) -> Row | None:
     result = await conn.execute(
-        delete(table).where(table.c.account_id == account_id, table.c.id == entry_id)
+        delete(table)
+        .where(table.c.account_id == account_id, table.c.id == entry_id)
+        .returning(*returned)
     )
-    return result.rowcount == 1
+    return result.first()
 
 
 async def list_blocks(
@@ -134,8 +136,14 @@ async def list_blocks(
     return await _list_page(conn, block_list, block_list.c.value, account_id, search, page)
 
 
-async def delete_block(conn: AsyncConnection, account_id: int, entry_id: int) -> bool:
-    return await _delete_entry(conn, block_list, account_id, entry_id)
+async def delete_block(
+    conn: AsyncConnection, account_id: int, entry_id: int
+) -> tuple[str, str] | None:
+    """Delete an entry; its (kind, value), or None when there was no such entry."""
+    row = await _delete_entry(
+        conn, block_list, account_id, entry_id, block_list.c.kind, block_list.c.value
+    )
+    return None if row is None else (row.kind, row.value)
 
 
 async def insert_unsubscribe(
@@ -156,5 +164,7 @@ async def list_unsubscribes(
     return await _list_page(conn, unsubscribes, unsubscribes.c.email, account_id, search, page)
 
 
-async def delete_unsubscribe(conn: AsyncConnection, account_id: int, entry_id: int) -> bool:
-    return await _delete_entry(conn, unsubscribes, account_id, entry_id)
+async def delete_unsubscribe(conn: AsyncConnection, account_id: int, entry_id: int) -> str | None:
+    """Delete an entry; its address, or None when there was no such entry."""
+    row = await _delete_entry(conn, unsubscribes, account_id, entry_id, unsubscribes.c.email)
+    return None if row is None else row.email

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from openlead.web.numbers import Integer
 from openlead.web.text import line
 
 MAX_ENTRIES_PER_REQUEST = 10_000
@@ -23,7 +24,7 @@ class DomainBlockListAdd(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     domain_block_list: list[Entry] = Field(max_length=MAX_ENTRIES_PER_REQUEST)
-    client_id: int | None = None
+    client_id: Integer | None = None
 
 
 class BlockListAdded(BaseModel):

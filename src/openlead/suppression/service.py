@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Row
@@ -16,6 +16,9 @@ from openlead.suppression.repository import DOMAIN, EMAIL
 from openlead.web.errors import NotFound
 from openlead.web.pagination import Page
 
+# Why a lead's sequence waits when its address is on a list (campaign_leads.hold).
+HOLD = "suppressed"
+
 
 @dataclass(frozen=True)
 class Suppressed:
@@ -25,12 +28,21 @@ class Suppressed:
     unsubscribed: frozenset[str]
 
 
+def blocked_among(
+    emails: Iterable[str], listed_addresses: Collection[str], listed_domains: Collection[str]
+) -> frozenset[str]:
+    """The addresses the block list hits: listed themselves, or their domain is."""
+    return frozenset(e for e in emails if e in listed_addresses or domain_of(e) in listed_domains)
+
+
 async def suppressed(conn: AsyncConnection, account_id: int, emails: Iterable[str]) -> Suppressed:
     emails = list(emails)
     hits = await repository.block_hits(conn, account_id, emails, {domain_of(e) for e in emails})
-    blocked_emails = {h.value for h in hits if h.kind == EMAIL}
-    blocked_domains = {h.value for h in hits if h.kind == DOMAIN}
-    blocked = frozenset(e for e in emails if e in blocked_emails or domain_of(e) in blocked_domains)
+    blocked = blocked_among(
+        emails,
+        {h.value for h in hits if h.kind == EMAIL},
+        {h.value for h in hits if h.kind == DOMAIN},
+    )
     unsubscribed = frozenset(await repository.unsubscribed_among(conn, account_id, emails))
     return Suppressed(blocked=blocked, unsubscribed=unsubscribed)
 
@@ -74,14 +86,11 @@ async def block(
     entries, invalid = _classify(emails, domains)
     now = utcnow()
     added = await repository.insert_blocks(conn, account_id, entries, source, now)
-    await campaign_leads.record_blocked(
-        conn,
-        account_id,
-        [value for kind, value in added if kind == EMAIL],
-        [value for kind, value in added if kind == DOMAIN],
-        source,
-        now,
-    )
+    emails = [value for kind, value in added if kind == EMAIL]
+    domains = [value for kind, value in added if kind == DOMAIN]
+    await campaign_leads.record_blocked(conn, account_id, emails, domains, source, now)
+    # Their unfinished sequences stop; the sender checks the list again before every email.
+    await campaign_leads.hold_addresses(conn, account_id, emails, domains, HOLD)
     return BlockOutcome(len(added), len(entries) - len(added), invalid)
 
 
@@ -106,8 +115,16 @@ async def list_unsubscribes(
 
 
 async def unblock(conn: AsyncConnection, account_id: int, entry_id: int) -> None:
-    if not await repository.delete_block(conn, account_id, entry_id):
+    """Take an entry off the block list; sequences it held may go on (the sender looks at the
+    lists again before every email)."""
+    entry = await repository.delete_block(conn, account_id, entry_id)
+    if entry is None:
         raise NotFound("Block list entry")
+    kind, value = entry
+    emails, domains = ([value], []) if kind == EMAIL else ([], [value])
+    await campaign_leads.lift_holds(
+        conn, account_id, HOLD, utcnow(), emails=emails, domains=domains
+    )
 
 
 async def unsubscribe(conn: AsyncConnection, account_id: int, email: str, source: str) -> bool:
@@ -116,5 +133,7 @@ async def unsubscribe(conn: AsyncConnection, account_id: int, email: str, source
 
 
 async def resubscribe(conn: AsyncConnection, account_id: int, entry_id: int) -> None:
-    if not await repository.delete_unsubscribe(conn, account_id, entry_id):
+    email = await repository.delete_unsubscribe(conn, account_id, entry_id)
+    if email is None:
         raise NotFound("Unsubscribe entry")
+    await campaign_leads.lift_holds(conn, account_id, HOLD, utcnow(), emails=[email])

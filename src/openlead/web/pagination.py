@@ -23,7 +23,7 @@ class Page:
         return str(ids[-1])
 
 
-def page_params(
+async def page_params(
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     after: Annotated[
@@ -33,4 +33,5 @@ def page_params(
     return Page(offset=offset, limit=limit, after=after)
 
 
+# async: FastAPI would run a plain def in its thread pool (see web/deps.py).
 PageParams = Annotated[Page, Depends(page_params)]

@@ -12,6 +12,11 @@ NO_CONTROL = rf"^[^{_CONTROL}]*$"
 NAME = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
 # Free text may break lines and tab, but carries no other control characters.
 FREE_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+# A host name or an IP address, as a resolver takes it: nothing that could carry a second
+# command or header.
+HOST = r"^[A-Za-z0-9]([A-Za-z0-9.\-]{0,252}[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]{2,45}\]?$"
+# A time of day, "HH:MM" from 00:00 to 23:59, or 24:00 for the end of the day.
+CLOCK = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
 
 
 def line(max_length: int) -> type[str]:

@@ -1,0 +1,1 @@
+"""Sending: mailboxes, the dispatcher and SMTP delivery."""

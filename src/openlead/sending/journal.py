@@ -1,0 +1,187 @@
+"""The dispatcher's writes, committed in groups.
+
+Every message needs one write that must be durable before its content goes to the SMTP server
+(the "sending" mark), and a few that may follow later (the outcome, the lead's next step, the
+events). Each mailbox's session waits for its own mark; many sessions run at once, so their
+marks and everybody's outcomes share one transaction: one commit serves them all.
+
+An operation is a coroutine function of the transaction's connection. ``run`` waits for the
+commit that holds it and returns its result; ``post`` does not wait (``drain`` does, for all of
+them). The writes every message makes (its mark, its outcome) go in as payloads of a *batch*
+(``run_in``, ``post_in``): a group writes all of one batch's payloads with a few statements,
+however many there are, rather than a few statements each. Should a group fail, each of its
+entries is tried again in a transaction of its own, so one bad write cannot take the others
+down with it.
+
+Writes to the rows every worker contends for (a mailbox's and a campaign's counters) are kept
+back to the end of each transaction and made in one order, campaigns then mailboxes, by id:
+the order the claim takes its locks in, so two transactions never wait for each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openlead.db.engine import Database
+from openlead.sending import repository
+
+log = logging.getLogger("openlead.sending")
+# A group waits this long for more writes, unless it has this many already.
+LINGER_SECONDS = 0.002
+GROUP_ENOUGH = 16
+
+
+@dataclass
+class Returns:
+    """Reservations given back in one transaction: (account, id, day) → count."""
+
+    mailboxes: dict[tuple[int, int, str], int] = field(default_factory=lambda: defaultdict(int))
+    new_leads: dict[tuple[int, int, str], int] = field(default_factory=lambda: defaultdict(int))
+
+    def mailbox(self, account_id: int, mailbox_id: int, day: str, count: int = 1) -> None:
+        self.mailboxes[(account_id, mailbox_id, day)] += count
+
+    def new_lead(self, account_id: int, campaign_id: int, day: str, count: int = 1) -> None:
+        self.new_leads[(account_id, campaign_id, day)] += count
+
+    async def apply(self, conn: AsyncConnection) -> None:
+        for (account_id, campaign_id, day), count in sorted(self.new_leads.items()):
+            await repository.return_new_leads(conn, account_id, campaign_id, day, count)
+        for (account_id, mailbox_id, day), count in sorted(self.mailboxes.items()):
+            await repository.return_to_mailbox(conn, account_id, mailbox_id, day, count)
+
+
+Operation = Callable[[AsyncConnection, Returns], Awaitable[Any]]
+# Many writes of one kind, done together: (connection, returns, their payloads) -> a result
+# for each payload, in order.
+Batch = Callable[[AsyncConnection, Returns, list[Any]], Awaitable[list[Any]]]
+
+
+async def _each(conn: AsyncConnection, returns: Returns, operations: list[Any]) -> list[Any]:
+    return [await operation(conn, returns) for operation in operations]
+
+
+@dataclass
+class _Entry:
+    batch: Batch
+    payload: Any
+    done: asyncio.Future[Any]
+
+
+class Journal:
+    """Group commits, one group at a time. On SQLite each waits a moment for company; on
+    PostgreSQL, where a group's time is mostly waiting for the server, it does not (measured:
+    docs/performance.md; so were several groups at once, which made more, smaller groups and
+    cost more per message on both)."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._queue: list[_Entry] = []
+        self._wake = asyncio.Event()
+        self._pending: set[asyncio.Future[Any]] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._linger = LINGER_SECONDS if database.is_sqlite else 0.0
+
+    def _submit(self, batch: Batch, payload: Any) -> asyncio.Future[Any]:
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Entry(batch, payload, done))
+        self._pending.add(done)
+        done.add_done_callback(self._pending.discard)
+        self._wake.set()
+        self._tasks = [task for task in self._tasks if not task.done()]
+        if not self._tasks:
+            self._tasks.append(asyncio.create_task(self._flush_forever()))
+        return done
+
+    async def run(self, operation: Operation) -> Any:
+        """Do ``operation`` in the next group; its result once that group has committed."""
+        return await self._submit(_each, operation)
+
+    def post(self, operation: Operation) -> None:
+        """Do ``operation`` in the next group, without waiting for it."""
+        self._submit(_each, operation).add_done_callback(_log_failure)
+
+    async def run_in(self, batch: Batch, payload: Any) -> Any:
+        """Add ``payload`` to the next group's ``batch``; its result once that has committed."""
+        return await self._submit(batch, payload)
+
+    def submit_in(self, batch: Batch, payload: Any) -> asyncio.Future[Any]:
+        """``run_in`` without waiting: the future of its result."""
+        return self._submit(batch, payload)
+
+    def post_in(self, batch: Batch, payload: Any) -> None:
+        self._submit(batch, payload).add_done_callback(_log_failure)
+
+    async def drain(self) -> None:
+        """Wait until everything submitted so far has committed (or failed)."""
+        while self._pending:
+            await asyncio.wait(set(self._pending))
+
+    async def close(self) -> None:
+        await self.drain()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._linger and len(self._queue) < GROUP_ENOUGH:
+                # A transaction costs about a millisecond whatever it holds; a moment's wait
+                # lets the other sessions' writes join it. Each session has its next mark on
+                # its way while its current message goes, so it seldom waits for this.
+                await asyncio.sleep(self._linger)
+            group, self._queue = self._queue, []
+            if group:
+                await self._commit(group)
+
+    async def _commit(self, group: list[_Entry]) -> None:
+        try:
+            results = await self._transaction(group)
+        except Exception as exc:
+            if len(group) == 1:
+                _settle(group[0], error=exc)
+                return
+            log.warning("a group of %d writes failed; trying each alone", len(group))
+            for entry in group:
+                await self._commit([entry])
+            return
+        for entry in group:
+            _settle(entry, result=results[id(entry)])
+
+    async def _transaction(self, group: list[_Entry]) -> dict[int, Any]:
+        """One transaction: each batch once with all its entries, in the order the batches
+        first came, then the reservations given back."""
+        by_batch: dict[Batch, list[_Entry]] = {}
+        for entry in group:
+            by_batch.setdefault(entry.batch, []).append(entry)
+        returns = Returns()
+        results: dict[int, Any] = {}
+        async with self._database.write() as conn:
+            for batch, entries in by_batch.items():
+                answers = await batch(conn, returns, [e.payload for e in entries])
+                results.update((id(e), answer) for e, answer in zip(entries, answers, strict=True))
+            await returns.apply(conn)
+        return results
+
+
+def _settle(entry: _Entry, result: Any = None, error: BaseException | None = None) -> None:
+    if entry.done.done():
+        return
+    if error is not None:
+        entry.done.set_exception(error)
+    else:
+        entry.done.set_result(result)
+
+
+def _log_failure(done: asyncio.Future[Any]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("a dispatcher write failed", exc_info=done.exception())

@@ -1,0 +1,147 @@
+"""SMTP delivery with aiosmtplib: one session per mailbox, and what each reply means.
+
+A message goes in two halves: ``offer`` (MAIL FROM and RCPT TO: the recipient's server says
+yes or no to the address; nothing has been sent yet) and ``hand_over`` (DATA: the content).
+Every failure is sorted into one of:
+
+- ``permanent``: a 5xx reply about the message or the address: a bounce;
+- ``temporary``: a 4xx reply: the same step may go later;
+- ``uncertain``: the connection broke after the content was on its way: the server may or may
+  not have taken it, so it must never be sent again.
+
+A failure to connect, to start TLS or to log in is the mailbox's (``MailboxUnavailable``).
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from typing import Literal
+
+import aiosmtplib
+
+Security = Literal["SSL", "STARTTLS", "NONE"]
+Verdict = Literal["accepted", "permanent", "temporary", "uncertain"]
+
+
+@dataclass(frozen=True)
+class MailboxConfig:
+    host: str
+    port: int
+    security: Security
+    user_name: str
+    password: str  # decrypted; never logged
+    timeout: float
+
+    def __repr__(self) -> str:
+        return f"MailboxConfig({self.host}:{self.port}, {self.security}, {self.user_name})"
+
+
+class MailboxUnavailable(Exception):
+    """The mailbox's server could not be reached, or would not let it in."""
+
+    def __init__(self, stage: str, message: str, code: int | None = None) -> None:
+        super().__init__(f"{stage}: {message}")
+        self.stage = stage
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Reply:
+    verdict: Verdict
+    code: int | None = None
+    message: str = ""
+
+
+def _text(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return " ".join(str(message).split())[:500]
+
+
+def _tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+async def open_session(config: MailboxConfig) -> aiosmtplib.SMTP:
+    """Connected, encrypted as configured, and logged in; or ``MailboxUnavailable``."""
+    smtp = aiosmtplib.SMTP(
+        hostname=config.host,
+        port=config.port,
+        use_tls=config.security == "SSL",
+        start_tls=False,
+        timeout=config.timeout,
+        tls_context=_tls_context() if config.security == "SSL" else None,
+    )
+    try:
+        await smtp.connect()
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise MailboxUnavailable("connect", _text(exc), getattr(exc, "code", None)) from None
+    try:
+        await smtp.ehlo()
+        if config.security == "STARTTLS":
+            try:
+                await smtp.starttls(tls_context=_tls_context())
+            except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
+                raise MailboxUnavailable("tls", _text(exc), getattr(exc, "code", None)) from None
+        if config.password:
+            try:
+                await smtp.login(config.user_name, config.password)
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                raise MailboxUnavailable("login", _text(exc), getattr(exc, "code", None)) from None
+    except MailboxUnavailable:
+        smtp.close()
+        raise
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        smtp.close()
+        raise MailboxUnavailable("connect", _text(exc), getattr(exc, "code", None)) from None
+    return smtp
+
+
+def _by_code(exc: aiosmtplib.SMTPResponseException) -> Reply:
+    verdict: Verdict = "permanent" if 500 <= exc.code < 600 else "temporary"
+    return Reply(verdict, exc.code, _text(exc))
+
+
+async def offer(smtp: aiosmtplib.SMTP, sender: str, recipient: str) -> Reply:
+    """MAIL FROM and RCPT TO. A refused sender is the mailbox's problem, raised as such."""
+    try:
+        await smtp.mail(sender)
+    except aiosmtplib.SMTPSenderRefused as exc:
+        raise MailboxUnavailable("sender", _text(exc), exc.code) from None
+    except aiosmtplib.SMTPResponseException as exc:
+        return _by_code(exc)
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        # Nothing of the message has gone: the step can simply wait for another session.
+        return Reply("temporary", None, _text(exc))
+    try:
+        await smtp.rcpt(recipient)
+    except aiosmtplib.SMTPResponseException as exc:
+        return _by_code(exc)
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        return Reply("temporary", None, _text(exc))
+    return Reply("accepted", 250)
+
+
+async def hand_over(smtp: aiosmtplib.SMTP, content: bytes) -> Reply:
+    """DATA. A reply is definite; a broken connection or a timeout is not."""
+    try:
+        response = await smtp.data(content)
+    except aiosmtplib.SMTPResponseException as exc:
+        return _by_code(exc)
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        return Reply("uncertain", None, _text(exc))
+    return Reply("accepted", response.code, _text(response))
+
+
+async def close_session(smtp: aiosmtplib.SMTP) -> None:
+    try:
+        if smtp.is_connected:
+            await smtp.quit()
+    except (aiosmtplib.SMTPException, OSError):
+        smtp.close()
+
+
+async def check_login(config: MailboxConfig) -> None:
+    """Connect, encrypt and log in as the dispatcher would, then leave; or raise."""
+    await close_session(await open_session(config))

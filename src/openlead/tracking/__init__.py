@@ -1,0 +1,1 @@
+"""Tracking: signed tokens and the public open, click and unsubscribe endpoints."""

@@ -1,0 +1,424 @@
+"""Sending: the dispatcher against a real SMTP server (aiosmtpd) and a real server on both
+backends. Most tests run the dispatcher's ticks themselves, at moments they choose
+(``quiet_server`` has no dispatcher of its own); one runs the server's own."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from tests.sending_support import (
+    ALWAYS,
+    TWO_STEPS,
+    campaign,
+    events,
+    later,
+    lead_id,
+    leads,
+    mailbox,
+    membership,
+    statuses,
+    tick,
+    utc,
+)
+from tests.smtp_sink import SmtpSink
+from tests.support import Api, query
+
+# A Monday, in the middle of a UTC working day.
+MONDAY = utc(2031, 3, 3, 12, 0)
+
+
+def _run(api: Api, now, ticks: int = 3) -> int:  # type: ignore[no-untyped-def]
+    return sum(tick(api.server, now) for _ in range(ticks))
+
+
+def test_the_servers_own_dispatcher_sends_a_whole_sequence(api, sink):
+    """End to end: the dispatcher inside ``openlead serve`` sends both steps, threaded."""
+    steps = [TWO_STEPS[0], {**TWO_STEPS[1], "seq_delay_details": {"delay_in_days": 0}}]
+    box = mailbox(api, sink)
+    campaign_id = campaign(api, [box], leads(3), steps=steps)
+    received = sink.wait_for(6)
+    by_lead: dict[str, list] = {}
+    for message in received:
+        by_lead.setdefault(message.to, []).append(message)
+    assert sorted(by_lead) == [f"lead{i}@example.com" for i in range(3)]
+    for i, (first, second) in enumerate(by_lead[f"lead{n}@example.com"] for n in range(3)):
+        assert first.message["Subject"] == f"Quick question, Name{i}"
+        assert second.message["Subject"] == f"Re: Quick question, Name{i}"
+        assert second.message["In-Reply-To"] == first.message_id
+        assert second.message["References"] == first.message_id
+        assert first.message["From"] == "Sam Sender <sam@sender.example>"
+        assert first.message["To"] == f"Name{i} Doe <lead{i}@example.com>"
+        assert first.mail_from == "sam@sender.example"
+    sink.wait_for(6)
+    for _ in range(50):
+        if set(statuses(api, campaign_id).values()) == {"COMPLETED"}:
+            break
+        import time
+
+        time.sleep(0.1)
+    assert set(statuses(api, campaign_id).values()) == {"COMPLETED"}
+    timeline = events(api, campaign_id, lead_id(api, "lead0@example.com"))
+    kinds = [(e["type"], e.get("to"), e.get("seq_number")) for e in timeline]
+    assert kinds == [
+        ("LEAD_ADDED", None, None),
+        ("EMAIL_SENT", None, 1),
+        ("STATUS_CHANGED", "IN_PROGRESS", None),
+        ("EMAIL_SENT", None, 2),
+        ("STATUS_CHANGED", "COMPLETED", None),
+    ]
+    sent = timeline[1]
+    assert sent["email_account_id"] == box and sent["variant_label"] == "A"
+    assert sent["message_id"] == by_lead["lead0@example.com"][0].message_id
+    assert timeline[2]["source"] == "sender"
+
+
+def test_follow_ups_wait_their_delay(quiet, sink):
+    box = mailbox(quiet, sink)
+    campaign_id = campaign(quiet, [box], leads(2))
+    assert _run(quiet, MONDAY) == 2
+    assert statuses(quiet, campaign_id) == {
+        "lead0@example.com": "IN_PROGRESS",
+        "lead1@example.com": "IN_PROGRESS",
+    }
+    assert _run(quiet, later(MONDAY, days=1, hours=23)) == 0
+    assert _run(quiet, later(MONDAY, days=2, minutes=1)) == 2
+    assert len(sink.received()) == 4
+    assert set(statuses(quiet, campaign_id).values()) == {"COMPLETED"}
+    assert _run(quiet, later(MONDAY, days=30)) == 0
+
+
+def test_each_lead_keeps_one_mailbox_and_leads_spread_evenly(quiet, sink):
+    boxes = [mailbox(quiet, sink, f"s{i}@sender.example") for i in range(3)]
+    steps = [TWO_STEPS[0], {**TWO_STEPS[1], "seq_delay_details": {"delay_in_days": 0}}]
+    campaign(quiet, boxes, leads(30), steps=steps)
+    _run(quiet, MONDAY, ticks=4)
+    received = sink.received()
+    assert len(received) == 60
+    senders: dict[str, set[str]] = {}
+    for message in received:
+        senders.setdefault(message.to, set()).add(message.mail_from)
+    assert all(len(s) == 1 for s in senders.values())  # the whole sequence from one mailbox
+    per_mailbox = Counter(next(iter(s)) for s in senders.values())
+    assert sorted(per_mailbox.values()) == [10, 10, 10]
+
+
+def test_a_permanent_refusal_is_a_bounce_and_blocks_the_address(quiet, sink):
+    sink.refuse.add("lead1@example.com")
+    box = mailbox(quiet, sink)
+    campaign_id = campaign(quiet, [box], leads(2))
+    _run(quiet, MONDAY)
+    assert statuses(quiet, campaign_id) == {
+        "lead0@example.com": "IN_PROGRESS",
+        "lead1@example.com": "BOUNCED",
+    }
+    timeline = events(quiet, campaign_id, lead_id(quiet, "lead1@example.com"))
+    bounced = [e for e in timeline if e["type"] == "EMAIL_BOUNCED"]
+    assert len(bounced) == 1 and bounced[0]["smtp_code"] == 550
+    assert bounced[0]["seq_number"] == 1 and bounced[0]["permanent"] is True
+    changed = [e for e in timeline if e["type"] == "STATUS_CHANGED"]
+    assert changed[-1]["to"] == "BOUNCED" and changed[-1]["source"] == "bounce"
+    entries = quiet.get("/leads/block-list").json()["block_list"]
+    assert [(e["value"], e["source"]) for e in entries] == [("lead1@example.com", "bounce")]
+    assert membership(quiet.server, campaign_id, "lead1@example.com")["next_seq"] is None
+    # No follow-up ever goes to the bounced address.
+    _run(quiet, later(MONDAY, days=3))
+    assert [m.to for m in sink.received()].count("lead1@example.com") == 0
+
+
+def test_a_temporary_refusal_waits_and_changes_no_status(quiet, sink):
+    sink.defer.add("lead0@example.com")
+    box = mailbox(quiet, sink)
+    campaign_id = campaign(quiet, [box], leads(1))
+    _run(quiet, MONDAY, ticks=1)
+    state = membership(quiet.server, campaign_id, "lead0@example.com")
+    assert state["status"] == "NOT_CONTACTED" and state["attempts"] == 1 and state["next_seq"] == 1
+    assert sink.received() == []
+    assert _run(quiet, later(MONDAY, minutes=4)) == 0  # the first retry is after 5 minutes
+    sink.defer.clear()
+    assert _run(quiet, later(MONDAY, minutes=6)) == 1
+    assert [m.to for m in sink.received()] == ["lead0@example.com"]
+    assert statuses(quiet, campaign_id) == {"lead0@example.com": "IN_PROGRESS"}
+    assert quiet.get("/leads/block-list").json()["block_list"] == []
+
+
+def test_a_mailbox_that_cannot_log_in_fails_and_its_leads_wait(quiet):
+    sink = SmtpSink(user="sam@sender.example", password="right").start()
+    try:
+        box = mailbox(quiet, sink, password="wrong")
+        campaign_id = campaign(quiet, [box], leads(3))
+        _run(quiet, MONDAY)
+        account = quiet.get(f"/email-accounts/{box}").json()
+        assert account["state"] == "FAILING"
+        assert "login" in account["last_error"] and account["retry_at"] is not None
+        assert set(statuses(quiet, campaign_id).values()) == {"NOT_CONTACTED"}
+        assert sink.received() == []
+        # Fixed: the mailbox is usable again at once, and the leads go out.
+        fixed = quiet.post("/email-accounts/save", json={**sink.mailbox(), "id": box})
+        assert fixed.json()["state"] == "OK"
+        _run(quiet, later(MONDAY, minutes=1))
+        assert len(sink.received()) == 3
+        assert set(statuses(quiet, campaign_id).values()) == {"IN_PROGRESS"}
+    finally:
+        sink.stop()
+
+
+def test_new_leads_go_to_a_working_mailbox(quiet, sink):
+    broken = mailbox(quiet, sink, "broken@sender.example", smtp_port=1)
+    working = mailbox(quiet, sink, "works@sender.example")
+    campaign(quiet, [broken, working], leads(4))
+    _run(quiet, MONDAY, ticks=4)
+    assert sorted(m.to for m in sink.received()) == [f"lead{i}@example.com" for i in range(4)]
+    assert {m.mail_from for m in sink.received()} == {"works@sender.example"}
+
+
+def test_nothing_goes_to_a_blocked_or_unsubscribed_address(quiet, sink):
+    box = mailbox(quiet, sink)
+    campaign_id = campaign(quiet, [box], leads(4), start=False)
+    quiet.post("/leads/block-list", json={"emails": ["lead0@example.com"], "domains": []})
+    quiet.post(f"/leads/{lead_id(quiet, 'lead1@example.com')}/unsubscribe")
+    assert (
+        quiet.post(f"/campaigns/{campaign_id}/status", json={"status": "START"}).status_code == 200
+    )
+    _run(quiet, MONDAY)
+    assert sorted(m.to for m in sink.received()) == ["lead2@example.com", "lead3@example.com"]
+    # Blocked between steps: the follow-up does not go.
+    quiet.post("/leads/block-list", json={"domains": ["example.com"]})
+    _run(quiet, later(MONDAY, days=3))
+    assert len(sink.received()) == 2
+    assert membership(quiet.server, campaign_id, "lead2@example.com")["hold"] == "suppressed"
+    # Lifted: it goes on.
+    entry = quiet.get("/leads/block-list", params={"search": "example.com"}).json()["block_list"]
+    domain = next(e for e in entry if e["kind"] == "domain")
+    assert quiet.delete(f"/leads/block-list/{domain['id']}").status_code == 200
+    _run(quiet, later(MONDAY, days=3, minutes=1))
+    assert sorted(m.to for m in sink.received()[2:]) == ["lead2@example.com", "lead3@example.com"]
+
+
+def test_an_import_override_covers_only_entries_older_than_the_lead(quiet, sink):
+    box = mailbox(quiet, sink)
+    quiet.post("/leads/block-list", json={"emails": ["old@example.com"]})
+    campaign_id = campaign(quiet, [box], [], start=False)
+    body = {
+        "lead_list": [
+            {"email": "old@example.com", "first_name": "Old"},
+            {"email": "new@example.com", "first_name": "New"},
+        ],
+        "settings": {"ignore_global_block_list": True},
+    }
+    assert quiet.post(f"/campaigns/{campaign_id}/leads", json=body).json()["added_count"] == 2
+    quiet.post("/leads/block-list", json={"emails": ["new@example.com"]})
+    quiet.post(f"/campaigns/{campaign_id}/status", json={"status": "START"})
+    _run(quiet, MONDAY)
+    assert [m.to for m in sink.received()] == ["old@example.com"]
+
+
+def test_a_lead_missing_a_variable_waits_for_it(quiet, sink):
+    box = mailbox(quiet, sink)
+    campaign_id = campaign(quiet, [box], leads(1))
+    quiet.import_leads(campaign_id, [{"email": "nameless@example.com"}])
+    _run(quiet, MONDAY)
+    assert [m.to for m in sink.received()] == ["lead0@example.com"]
+    state = membership(quiet.server, campaign_id, "nameless@example.com")
+    assert state["hold"] == "missing_variables" and state["status"] == "NOT_CONTACTED"
+    patched = quiet.patch(
+        f"/leads/{lead_id(quiet, 'nameless@example.com')}", json={"first_name": "Jo"}
+    )
+    assert patched.status_code == 200
+    _run(quiet, later(MONDAY, minutes=1))
+    assert sink.received()[-1].to == "nameless@example.com"
+    assert sink.received()[-1].message["Subject"] == "Quick question, Jo"
+    for message in sink.received():
+        assert "{{" not in message.text() and "Hi ," not in message.text()
+
+
+def test_the_window_in_the_campaigns_time_zone(quiet, sink):
+    box = mailbox(quiet, sink)
+    window = {
+        **ALWAYS,
+        "timezone": "America/New_York",
+        "days_of_the_week": [1, 2, 3, 4, 5],
+        "start_hour": "09:00",
+        "end_hour": "17:00",
+    }
+    campaign(quiet, [box], leads(1), schedule=window)
+    # Monday 2031-03-10: New York is on daylight time (UTC-4) since the day before.
+    assert _run(quiet, utc(2031, 3, 10, 12, 59)) == 0
+    assert _run(quiet, utc(2031, 3, 10, 13, 0)) == 1
+    assert sink.received()[0].message["Date"] is not None
+
+
+def test_a_campaign_does_not_send_before_its_start_time(quiet, sink):
+    box = mailbox(quiet, sink)
+    schedule = {**ALWAYS, "schedule_start_time": "2031-03-04T00:00:00Z"}
+    campaign(quiet, [box], leads(1), schedule=schedule)
+    assert _run(quiet, MONDAY) == 0
+    assert _run(quiet, utc(2031, 3, 4, 0, 1)) == 1
+
+
+def test_the_daily_caps(quiet, sink):
+    box = mailbox(quiet, sink, max_email_per_day=3)
+    campaign(quiet, [box], leads(5), schedule={**ALWAYS, "max_new_leads_per_day": 2})
+    _run(quiet, MONDAY, ticks=5)
+    assert len(sink.received()) == 2  # the campaign's new leads of the day
+    _run(quiet, later(MONDAY, days=1), ticks=5)
+    assert len(sink.received()) == 4
+    # Day 3: two follow-ups are due, and two new leads would start; the mailbox sends 3.
+    _run(quiet, later(MONDAY, days=2, hours=1), ticks=5)
+    assert len(sink.received()) == 7
+    account = quiet.get(f"/email-accounts/{box}").json()
+    assert account["max_email_per_day"] == 3
+
+
+def test_the_gap_between_two_emails_of_a_mailbox(quiet, sink):
+    box = mailbox(quiet, sink)
+    campaign(quiet, [box], leads(3), schedule={**ALWAYS, "min_time_btw_emails": 10})
+    assert _run(quiet, MONDAY) == 1
+    assert _run(quiet, later(MONDAY, minutes=9)) == 0
+    assert _run(quiet, later(MONDAY, minutes=10)) == 1
+    assert _run(quiet, later(MONDAY, minutes=25)) == 1
+    assert len(sink.received()) == 3
+
+
+def test_a_paused_campaign_sends_nothing_until_started_again(quiet, sink):
+    box = mailbox(quiet, sink)
+    campaign_id = campaign(quiet, [box], leads(2))
+    quiet.post(f"/campaigns/{campaign_id}/status", json={"status": "PAUSED"})
+    assert _run(quiet, MONDAY) == 0
+    quiet.post(f"/campaigns/{campaign_id}/status", json={"status": "START"})
+    assert _run(quiet, MONDAY) == 2
+
+
+def test_statuses_that_end_a_sequence(quiet, sink):
+    box = mailbox(quiet, sink)
+    campaign_id = campaign(quiet, [box], leads(3))
+    _run(quiet, MONDAY)
+    for email, status in (
+        ("lead0@example.com", "INTERESTED"),
+        ("lead1@example.com", "DO_NOT_CONTACT"),
+    ):
+        changed = quiet.patch(
+            f"/campaigns/{campaign_id}/leads/{lead_id(quiet, email)}/status",
+            json={"status": status},
+        )
+        assert changed.status_code == 200
+    _run(quiet, later(MONDAY, days=3))
+    follow_ups = [m.to for m in sink.received()[3:]]
+    assert follow_ups == ["lead2@example.com"]
+
+
+def test_a_step_removed_completes_the_lead_and_a_step_is_never_sent_twice(quiet, sink):
+    box = mailbox(quiet, sink)
+    campaign_id = campaign(quiet, [box], leads(2))
+    _run(quiet, MONDAY)
+    saved = quiet.post(f"/campaigns/{campaign_id}/sequences", json={"sequences": TWO_STEPS[:1]})
+    assert saved.status_code == 200
+    _run(quiet, later(MONDAY, days=3))
+    assert len(sink.received()) == 2
+    assert set(statuses(quiet, campaign_id).values()) == {"COMPLETED"}
+    # Removed and imported again: step 1 already went to them, so nothing goes twice.
+    for i in range(2):
+        quiet.delete(f"/campaigns/{campaign_id}/leads/{lead_id(quiet, f'lead{i}@example.com')}")
+    body = {"lead_list": leads(2), "settings": {"ignore_duplicate_leads_in_other_campaign": True}}
+    assert quiet.post(f"/campaigns/{campaign_id}/leads", json=body).json()["added_count"] == 2
+    _run(quiet, later(MONDAY, days=4))
+    assert len(sink.received()) == 2
+    (count,) = query(
+        quiet.server.database_url,
+        "SELECT COUNT(*) FROM messages WHERE campaign_id = :c",
+        c=campaign_id,
+    )
+    assert count == (2,)
+
+
+def test_a_variant_and_spintax_go_as_the_preview_shows(quiet, sink):
+    box = mailbox(quiet, sink)
+    steps = [
+        {
+            "seq_number": 1,
+            "seq_delay_details": {"delay_in_days": 0},
+            "subject": "{Hi|Hello|Hey} {{first_name}}",
+            "email_body": "Body A for {{first_name}}",
+            "seq_variants": [
+                {"variant_label": "B", "subject": "B: {{first_name}}", "email_body": "Body B"}
+            ],
+        }
+    ]
+    campaign_id = campaign(quiet, [box], leads(6), steps=steps)
+    _run(quiet, MONDAY)
+    for message in sink.received():
+        lead = lead_id(quiet, message.to)
+        preview = quiet.get(f"/campaigns/{campaign_id}/leads/{lead}/preview").json()
+        step = preview["sequences"][0] if "sequences" in preview else preview["steps"][0]
+        chosen = next(v for v in step["variants"] if v["variant_label"] == step["sent_variant"])
+        assert message.message["Subject"] == chosen["subject"]
+        assert message.text().startswith(chosen["email_body"])
+
+
+def test_a_lead_set_back_to_in_progress_gets_its_follow_up(quiet, sink):
+    box = mailbox(quiet, sink)
+    campaign_id = campaign(quiet, [box], leads(1))
+    _run(quiet, MONDAY)
+    lead = lead_id(quiet, "lead0@example.com")
+    path = f"/campaigns/{campaign_id}/leads/{lead}/status"
+    assert quiet.patch(path, json={"status": "INTERESTED"}).status_code == 200
+    _run(quiet, later(MONDAY, days=3))  # due, but INTERESTED: let go of
+    assert len(sink.received()) == 1
+    assert membership(quiet.server, campaign_id, "lead0@example.com")["next_send_at"] is None
+    assert quiet.patch(path, json={"status": "IN_PROGRESS"}).status_code == 200
+    _run(quiet, later(MONDAY, days=3, minutes=1))
+    assert [m.message["Subject"] for m in sink.received()][1].startswith("Re: ")
+
+
+def test_a_send_refused_at_its_mark_leaves_the_lead_where_it_belongs(quiet, sink):
+    """Claimed, then blocked before its mark: held as suppressed at once (not left claimed
+    until its lease runs out); claimed, then paused: due again at once."""
+    import asyncio
+
+    from openlead.config import Settings
+    from openlead.db.engine import create_database
+    from openlead.sending.dispatcher import Dispatcher
+    from tests.sending_support import vault_of
+
+    box = mailbox(quiet, sink)
+    campaign_id = campaign(quiet, [box], leads(2))
+
+    (account,) = {
+        row[0]
+        for row in query(
+            quiet.server.database_url,
+            "SELECT account_id FROM campaigns WHERE id = :c",
+            c=campaign_id,
+        )
+    }
+
+    async def claim_then(change, claimed: int) -> None:  # type: ignore[no-untyped-def]
+        database = create_database(quiet.server.database_url, pool_size=2)
+        settings = Settings(database_url=quiet.server.database_url, smtp_timeout_seconds=10)
+        dispatcher = Dispatcher(database, vault_of(quiet.server), settings, lambda: MONDAY)
+        try:
+            sends = await dispatcher._claim(account, campaign_id, MONDAY)
+            assert len(sends) == claimed
+            await asyncio.to_thread(change)
+            await dispatcher._lane(sends[0].mailbox, sends)
+            await dispatcher.journal.close()
+        finally:
+            await database.dispose()
+
+    block = {"emails": ["lead0@example.com"]}
+    asyncio.run(claim_then(lambda: quiet.post("/leads/block-list", json=block), 2))
+    # The block itself holds the lead; the refused mark must not undo that.
+    state = membership(quiet.server, campaign_id, "lead0@example.com")
+    assert state["hold"] == "suppressed" and state["next_send_at"] is None
+    assert [m.to for m in sink.received()] == ["lead1@example.com"]
+    quiet.post(f"/campaigns/{campaign_id}/status", json={"status": "START"})
+    quiet.import_leads(campaign_id, leads(3, prefix="more"))
+
+    def pause() -> None:
+        quiet.post(f"/campaigns/{campaign_id}/status", json={"status": "PAUSED"})
+
+    asyncio.run(claim_then(pause, 3))
+    assert len(sink.received()) == 1
+    for i in range(2):
+        state = membership(quiet.server, campaign_id, f"more{i}@example.com")
+        # Given back to the day's budget and to the fresh leads: not held until the lease ends.
+        assert state["email_account_id"] is None and state["hold"] is None

@@ -1,0 +1,295 @@
+"""The sender's pure parts: schedule windows, tokens, message composition, the vault."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from openlead.sending import compose
+from openlead.sending.schedule import Schedule, parse_clock
+from openlead.tracking.tokens import EmailRef, Purpose, Token, issue, read
+from openlead.vault import SECRET_FILE, Vault, VaultError, load_master_secret
+
+WEEKDAYS = frozenset({1, 2, 3, 4, 5})
+NEW_YORK = Schedule("America/New_York", WEEKDAYS, 9 * 60, 17 * 60)
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+# --- schedule -------------------------------------------------------------------------------
+
+
+def test_the_window_is_local_time_and_follows_daylight_saving():
+    # Monday 2027-01-11: New York is UTC-5, so 09:00 there is 14:00 UTC.
+    assert not NEW_YORK.is_open(utc(2027, 1, 11, 13, 59))
+    assert NEW_YORK.is_open(utc(2027, 1, 11, 14, 0))
+    assert NEW_YORK.is_open(utc(2027, 1, 11, 21, 59))
+    assert not NEW_YORK.is_open(utc(2027, 1, 11, 22, 0))
+    # Monday 2027-03-15, after the change to EDT (UTC-4): 09:00 is 13:00 UTC.
+    assert NEW_YORK.is_open(utc(2027, 3, 15, 13, 0))
+    assert not NEW_YORK.is_open(utc(2027, 3, 15, 21, 0))
+
+
+def test_days_count_from_sunday_in_the_campaigns_zone():
+    # Saturday 2027-01-16 23:30 in New York is already Sunday in UTC.
+    late = Schedule("America/New_York", frozenset({6}), 23 * 60, 24 * 60)
+    assert late.is_open(utc(2027, 1, 17, 4, 30))
+    assert not NEW_YORK.is_open(utc(2027, 1, 16, 15, 0))  # Saturday: not a weekday
+    sunday = Schedule("UTC", frozenset({0}), 0, 24 * 60)
+    assert sunday.is_open(utc(2027, 1, 17, 12, 0))
+    assert not sunday.is_open(utc(2027, 1, 18, 0, 0))
+
+
+def test_next_open_skips_to_the_next_window():
+    friday_evening = utc(2027, 1, 15, 23, 0)  # 18:00 in New York
+    assert NEW_YORK.next_open(friday_evening) == utc(2027, 1, 18, 14, 0)
+    inside = utc(2027, 1, 11, 15, 0)
+    assert NEW_YORK.next_open(inside) == inside
+    never = Schedule("UTC", frozenset(), 0, 60)
+    assert never.next_open(inside) is None
+
+
+def test_the_day_a_budget_counts_is_the_campaigns():
+    # 02:00 UTC on the 12th is still the 11th in New York.
+    assert NEW_YORK.local_day(utc(2027, 1, 12, 2, 0)) == "2027-01-11"
+
+
+@pytest.mark.parametrize("text", ["9:00", "24:01", "12:60", "ab:cd", "1200", "-1:00"])
+def test_clock_strings_must_be_hh_mm(text: str):
+    with pytest.raises(ValueError):
+        parse_clock(text)
+
+
+def test_clock_strings():
+    assert parse_clock("00:00") == 0
+    assert parse_clock("09:30") == 570
+    assert parse_clock("24:00") == 1440
+
+
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)))
+def test_next_open_is_open_and_nothing_earlier_is(moment: datetime):
+    moment = moment.replace(tzinfo=UTC)
+    found = NEW_YORK.next_open(moment)
+    assert found is not None and found >= moment
+    assert NEW_YORK.is_open(found)
+    # A minute before it (when that is still after the moment asked about) is closed.
+    before = found - timedelta(minutes=1)
+    if before >= moment:
+        assert not NEW_YORK.is_open(before)
+
+
+# --- tokens ---------------------------------------------------------------------------------
+
+VAULT = Vault(b"test secret")
+REF = EmailRef(account_id=7, campaign_id=12, lead_id=345, seq_number=2)
+
+
+def test_a_token_reads_back_as_issued():
+    token = Token(Purpose.CLICK, REF, link=3)
+    text = issue(VAULT, token)
+    assert len(text) == 64 and text.isascii()
+    assert read(VAULT, text, Purpose.CLICK) == token
+
+
+def test_a_token_is_only_good_for_its_purpose_and_its_installation():
+    text = issue(VAULT, Token(Purpose.OPEN, REF))
+    assert read(VAULT, text, Purpose.CLICK) is None
+    assert read(VAULT, text, Purpose.UNSUBSCRIBE) is None
+    assert read(Vault(b"another installation"), text, Purpose.OPEN) is None
+
+
+@pytest.mark.parametrize("position", range(64))
+def test_every_altered_character_is_refused(position: int):
+    text = issue(VAULT, Token(Purpose.UNSUBSCRIBE, REF))
+    replacement = "A" if text[position] != "A" else "B"
+    altered = text[:position] + replacement + text[position + 1 :]
+    assert read(VAULT, altered, Purpose.UNSUBSCRIBE) is None
+
+
+@pytest.mark.parametrize(
+    "text", ["", "x", "=" * 64, "!" * 64, "é" * 64, "A" * 63, "A" * 65, "A" * 64, "a/b"]
+)
+def test_garbage_is_not_a_token(text: str):
+    assert read(VAULT, text, Purpose.OPEN) is None
+
+
+def test_characters_outside_the_alphabet_are_not_skipped():
+    text = issue(VAULT, Token(Purpose.OPEN, REF))
+    assert read(VAULT, text[:10] + "!" + text[11:], Purpose.OPEN) is None
+
+
+# --- composing ------------------------------------------------------------------------------
+
+
+def _draft(**overrides: object) -> compose.Draft:
+    values: dict = {
+        "from_name": "Sam Sender",
+        "from_email": "sam@sender.example",
+        "to_email": "alex@acmecorp.com",
+        "to_name": "Alex Chen",
+        "subject": "Quick question, Alex",
+        "body": '<p>Hi Alex, see <a href="https://example.com/a?x=1&amp;y=2">this</a> and'
+        ' <a href="mailto:sam@sender.example">mail me</a>.</p>',
+        "message_id": "<1@sender.example>",
+        "sent_at": utc(2027, 1, 11, 15, 0),
+    }
+    values.update(overrides)
+    return compose.Draft(**values)
+
+
+UNSUBSCRIBE = "https://track.example/u/" + "T" * 64
+
+
+def _tracking(**overrides: object) -> compose.Tracking:
+    values: dict = {
+        "unsubscribe_url": UNSUBSCRIBE,
+        "unsubscribe_text": "Not interested? Unsubscribe",
+        "plain_text": False,
+        "open_pixel_url": "https://track.example/t/o/OPEN",
+        "click_url": lambda index: f"https://track.example/t/c/CLICK{index}",
+    }
+    values.update(overrides)
+    return compose.Tracking(**values)
+
+
+def _parsed(raw: bytes) -> object:  # type: ignore[no-untyped-def]
+    assert b"\n" not in raw.replace(b"\r\n", b"")  # CRLF line ends only
+    return message_from_bytes(raw, policy=policy.default)
+
+
+def test_every_message_has_one_click_unsubscribe_headers_unfolded():
+    parsed = _parsed(compose.render(_draft(), _tracking()))
+    assert parsed["List-Unsubscribe"] == f"<{UNSUBSCRIBE}>"
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    raw = compose.render(_draft(), _tracking())
+    assert f"List-Unsubscribe: <{UNSUBSCRIBE}>".encode() in raw  # not an encoded word
+
+
+def test_a_follow_up_is_threaded():
+    draft = _draft(references=("<1@sender.example>", "<2@sender.example>"))
+    parsed = _parsed(compose.render(draft, _tracking()))
+    assert parsed["In-Reply-To"] == "<2@sender.example>"
+    assert parsed["References"] == "<1@sender.example> <2@sender.example>"
+    first = _parsed(compose.render(_draft(), _tracking()))
+    assert first["In-Reply-To"] is None and first["References"] is None
+
+
+def test_html_gets_tracking_and_a_footer_and_text_keeps_the_real_links():
+    parsed = _parsed(compose.render(_draft(), _tracking()))
+    html = parsed.get_body(("html",)).get_content()
+    text = parsed.get_body(("plain",)).get_content()
+    assert 'href="https://track.example/t/c/CLICK0"' in html
+    assert "https://example.com/a" not in html
+    assert 'href="mailto:sam@sender.example"' in html  # only http(s) links are tracked
+    assert 'src="https://track.example/t/o/OPEN"' in html
+    assert f'<a href="{UNSUBSCRIBE}">Not interested? Unsubscribe</a>' in html
+    assert "this (https://example.com/a?x=1&y=2)" in text
+    assert f"Not interested? Unsubscribe: {UNSUBSCRIBE}" in text
+
+
+def test_tracking_can_be_turned_off():
+    parsed = _parsed(compose.render(_draft(), _tracking(open_pixel_url=None, click_url=None)))
+    html = parsed.get_body(("html",)).get_content()
+    assert 'href="https://example.com/a?x=1&amp;y=2"' in html
+    assert "<img" not in html
+
+
+def test_plain_text_has_no_html_part_pixel_or_rewritten_links():
+    parsed = _parsed(compose.render(_draft(), _tracking(plain_text=True)))
+    assert parsed.get_content_type() == "text/plain"
+    text = parsed.get_content()
+    assert "https://example.com/a?x=1&y=2" in text
+    assert "track.example/t/" not in text
+    assert UNSUBSCRIBE in text
+
+
+def test_links_are_listed_in_the_order_click_tokens_count_them():
+    body = _draft().body + ' <a href="HTTPS://b.example/">b</a> <a href="/relative">r</a>'
+    assert compose.links_of(body) == ["https://example.com/a?x=1&y=2", "HTTPS://b.example/"]
+
+
+def test_a_text_body_becomes_escaped_html():
+    assert compose.as_html("a < b\nnext") == "a &lt; b<br>\nnext"
+    assert compose.as_text("plain\nlines") == "plain\nlines"
+
+
+def test_the_default_footer_text():
+    parsed = _parsed(compose.render(_draft(), _tracking(unsubscribe_text=None)))
+    assert f"Unsubscribe: {UNSUBSCRIBE}" in parsed.get_body(("plain",)).get_content()
+
+
+def test_headers_cannot_be_injected():
+    with pytest.raises(ValueError):
+        compose.render(_draft(subject="Hi\r\nBcc: victim@example.com"), _tracking())
+    with pytest.raises(ValueError):
+        compose.render(_draft(to_name="Alex\nBcc: victim@example.com"), _tracking())
+
+
+# --- the vault ------------------------------------------------------------------------------
+
+
+def test_a_generated_secret_is_private_and_kept(tmp_path):
+    first = load_master_secret(None, tmp_path / "data")
+    path = tmp_path / "data" / SECRET_FILE
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert load_master_secret(None, tmp_path / "data") == first
+    assert len(first) >= 40
+
+
+def test_a_configured_secret_wins(tmp_path):
+    assert load_master_secret("configured", tmp_path) == b"configured"
+    assert not (tmp_path / SECRET_FILE).exists()
+
+
+def test_passwords_are_encrypted_and_need_the_same_key():
+    ciphertext = VAULT.encrypt("hunter2")
+    assert "hunter2" not in ciphertext
+    assert VAULT.decrypt(ciphertext) == "hunter2"
+    assert VAULT.encrypt("hunter2") != ciphertext  # a fresh IV every time
+    with pytest.raises(VaultError):
+        Vault(b"another key").decrypt(ciphertext)
+    assert "test secret" not in repr(VAULT)
+
+
+LINE = st.text(
+    alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=300
+).filter(lambda s: s.strip() == s and s.strip())
+
+
+@given(subject=LINE, name=LINE, body=st.text(max_size=3000))
+def test_what_is_written_reads_back_as_it_was_given(subject: str, name: str, body: str):
+    body = "".join(c for c in body if c in "\n\t" or not (ord(c) < 32 or 127 <= ord(c) < 160))
+    draft = _draft(subject=subject, to_name=name, body=body)
+    raw = compose.render(draft, _tracking(plain_text=True))
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    parsed = _parsed(raw)
+    assert parsed["Subject"] == subject
+    assert parsed["To"].addresses[0].display_name == name
+    assert parsed["To"].addresses[0].addr_spec == "alex@acmecorp.com"
+    expected = compose.as_text(body).replace("\r\n", "\n").replace("\r", "\n")
+    assert parsed.get_content().replace("\r\n", "\n").startswith(expected)
+
+
+def test_non_ascii_and_long_headers_are_encoded_and_folded():
+    subject = "Grüße aus Köln — " + "ein langer Betreff " * 60
+    raw = compose.render(_draft(subject=subject.strip(), from_name="Jürgen Größ"), _tracking())
+    assert raw.isascii()
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    parsed = _parsed(raw)
+    assert parsed["Subject"] == subject.strip()
+    assert parsed["From"].addresses[0].display_name == "Jürgen Größ"
+
+
+def test_the_html_part_is_exactly_the_markup():
+    parsed = _parsed(compose.render(_draft(body="<p>Ünïcode & <b>bold</b></p>"), _tracking()))
+    markup = parsed.get_body(("html",)).get_content()
+    assert "<p>Ünïcode & <b>bold</b></p>" in markup
+    assert parsed.get_content_type() == "multipart/alternative"
