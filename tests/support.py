@@ -108,7 +108,6 @@ class Server:
             "OPENLEAD_RATE_LIMIT": "off",
             # The generated secret key goes beside the log, never into the working tree.
             "OPENLEAD_DATA_DIR": str(self.log_path.parent),
-            "OPENLEAD_PUBLIC_URL": f"http://127.0.0.1:{self.port}",
             **self.env,
         }
         log = self.log_path.open("ab")

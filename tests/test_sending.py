@@ -49,6 +49,9 @@ def test_the_servers_own_dispatcher_sends_a_whole_sequence(api, sink):
         assert first.message["From"] == "Sam Sender <sam@sender.example>"
         assert first.message["To"] == f"Name{i} Doe <lead{i}@example.com>"
         assert first.mail_from == "sam@sender.example"
+        # OPENLEAD_PUBLIC_URL unset: the links lead to where the server listens.
+        link = f"<http://127.0.0.1:{api.server.port}/u/"
+        assert str(first.message["List-Unsubscribe"]).startswith(link)
     sink.wait_for(6)
     for _ in range(50):
         if set(statuses(api, campaign_id).values()) == {"COMPLETED"}:

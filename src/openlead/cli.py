@@ -120,6 +120,8 @@ def serve(
 
     settings = _settings(database_url)
     settings.sender = sender
+    # Links in emails lead here unless OPENLEAD_PUBLIC_URL says otherwise.
+    settings.host, settings.port = host, port
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     upgrade(settings.database_url)
     bootstrap_key = os.environ.get("OPENLEAD_BOOTSTRAP_API_KEY") or None

@@ -27,8 +27,8 @@ class Settings(BaseSettings):
     # needs the same one; when unset, one is generated into ``data_dir`` on first start.
     secret_key: str | None = None
     # The address recipients' mail clients reach this server at: tracking and unsubscribe
-    # links are built on it.
-    public_url: str = "http://127.0.0.1:8000"
+    # links are built on it. Unset: the address ``openlead serve`` listens on.
+    public_url: str | None = None
     # The dispatcher inside ``openlead serve``; ``openlead worker`` runs it on its own.
     sender: bool = True
     sender_interval_seconds: float = 1.0
@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def link_base(self) -> str:
+        """Where the links in emails lead, without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def secret_dir(self) -> Path:

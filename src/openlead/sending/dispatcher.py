@@ -557,7 +557,7 @@ class Dispatcher:
 
     def _tracking(self, send: Send) -> compose.Tracking:
         ref = EmailRef(send.account_id, send.campaign_id, send.lead_id, send.seq_number)
-        base = self.settings.public_url.rstrip("/")
+        base = self.settings.link_base
 
         def url(path: str, purpose: Purpose, link: int = 0) -> str:
             return f"{base}/{path}/{issue(self.vault, Token(purpose, ref, link))}"
