@@ -515,7 +515,8 @@ class Dispatcher:
         plan = send.plan
         links = compose.links_of(draft.body) if plan.track_clicks and not plan.plain_text else []
         mark = _Mark(send, draft.message_id, rendered.label, links, now, now + self.lease)
-        return _Ready(send, draft, rendered.label, self.journal.submit_in(_marks, mark))
+        marked = self.journal.submit_in(_marks, mark, urgent=True)
+        return _Ready(send, draft, rendered.label, marked)
 
     async def _deliver(self, session: aiosmtplib.SMTP, ready: _Ready) -> None:
         """Once its mark is written: offer the message, hand it over, record what happened."""

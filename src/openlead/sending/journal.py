@@ -75,71 +75,33 @@ class _Entry:
     done: asyncio.Future[Any]
 
 
-class Journal:
-    """Group commits, one group at a time. On SQLite each waits a moment for company; on
-    PostgreSQL, where a group's time is mostly waiting for the server, it does not (measured:
-    docs/performance.md; so were several groups at once, which made more, smaller groups and
-    cost more per message on both)."""
+class _Stream:
+    """A queue of writes committed one group at a time."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, linger: float) -> None:
         self._database = database
-        self._queue: list[_Entry] = []
+        self._linger = linger
+        self.queue: list[_Entry] = []
         self._wake = asyncio.Event()
-        self._pending: set[asyncio.Future[Any]] = set()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._linger = LINGER_SECONDS if database.is_sqlite else 0.0
+        self.tasks: list[asyncio.Task[None]] = []
 
-    def _submit(self, batch: Batch, payload: Any) -> asyncio.Future[Any]:
-        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Entry(batch, payload, done))
-        self._pending.add(done)
-        done.add_done_callback(self._pending.discard)
+    def add(self, entry: _Entry) -> None:
+        self.queue.append(entry)
         self._wake.set()
-        self._tasks = [task for task in self._tasks if not task.done()]
-        if not self._tasks:
-            self._tasks.append(asyncio.create_task(self._flush_forever()))
-        return done
-
-    async def run(self, operation: Operation) -> Any:
-        """Do ``operation`` in the next group; its result once that group has committed."""
-        return await self._submit(_each, operation)
-
-    def post(self, operation: Operation) -> None:
-        """Do ``operation`` in the next group, without waiting for it."""
-        self._submit(_each, operation).add_done_callback(_log_failure)
-
-    async def run_in(self, batch: Batch, payload: Any) -> Any:
-        """Add ``payload`` to the next group's ``batch``; its result once that has committed."""
-        return await self._submit(batch, payload)
-
-    def submit_in(self, batch: Batch, payload: Any) -> asyncio.Future[Any]:
-        """``run_in`` without waiting: the future of its result."""
-        return self._submit(batch, payload)
-
-    def post_in(self, batch: Batch, payload: Any) -> None:
-        self._submit(batch, payload).add_done_callback(_log_failure)
-
-    async def drain(self) -> None:
-        """Wait until everything submitted so far has committed (or failed)."""
-        while self._pending:
-            await asyncio.wait(set(self._pending))
-
-    async def close(self) -> None:
-        await self.drain()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.tasks = [task for task in self.tasks if not task.done()]
+        if not self.tasks:
+            self.tasks.append(asyncio.create_task(self._flush_forever()))
 
     async def _flush_forever(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if self._linger and len(self._queue) < GROUP_ENOUGH:
+            if self._linger and len(self.queue) < GROUP_ENOUGH:
                 # A transaction costs about a millisecond whatever it holds; a moment's wait
                 # lets the other sessions' writes join it. Each session has its next mark on
                 # its way while its current message goes, so it seldom waits for this.
                 await asyncio.sleep(self._linger)
-            group, self._queue = self._queue, []
+            group, self.queue = self.queue, []
             if group:
                 await self._commit(group)
 
@@ -171,6 +133,62 @@ class Journal:
                 results.update((id(e), answer) for e, answer in zip(entries, answers, strict=True))
             await returns.apply(conn)
         return results
+
+
+class Journal:
+    """Group commits. On SQLite one group at a time, each waiting a moment for company; on
+    PostgreSQL, where a group's time is mostly waiting for the server, groups do not wait,
+    and the writes a session waits for (``urgent``: its next mark) have a stream of their
+    own, so that they never queue behind a group of outcomes (docs/performance.md).
+
+    Nothing committed in one stream depends on the other's order: whatever follows a mark
+    (its outcome, a bounce, a mailbox failing) is only submitted once the mark has committed.
+    """
+
+    def __init__(self, database: Database) -> None:
+        linger = LINGER_SECONDS if database.is_sqlite else 0.0
+        self._pending: set[asyncio.Future[Any]] = set()
+        self._later = _Stream(database, linger)
+        # SQLite has one writer: a second stream would only wait for the first.
+        self._urgent = self._later if database.is_sqlite else _Stream(database, linger)
+
+    def _submit(self, batch: Batch, payload: Any, urgent: bool = False) -> asyncio.Future[Any]:
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.add(done)
+        done.add_done_callback(self._pending.discard)
+        (self._urgent if urgent else self._later).add(_Entry(batch, payload, done))
+        return done
+
+    async def run(self, operation: Operation) -> Any:
+        """Do ``operation`` in the next group; its result once that group has committed."""
+        return await self._submit(_each, operation)
+
+    def post(self, operation: Operation) -> None:
+        """Do ``operation`` in the next group, without waiting for it."""
+        self._submit(_each, operation).add_done_callback(_log_failure)
+
+    async def run_in(self, batch: Batch, payload: Any) -> Any:
+        """Add ``payload`` to the next group's ``batch``; its result once that has committed."""
+        return await self._submit(batch, payload)
+
+    def submit_in(self, batch: Batch, payload: Any, urgent: bool = False) -> asyncio.Future[Any]:
+        """``run_in`` without waiting: the future of its result."""
+        return self._submit(batch, payload, urgent)
+
+    def post_in(self, batch: Batch, payload: Any) -> None:
+        self._submit(batch, payload).add_done_callback(_log_failure)
+
+    async def drain(self) -> None:
+        """Wait until everything submitted so far has committed (or failed)."""
+        while self._pending:
+            await asyncio.wait(set(self._pending))
+
+    async def close(self) -> None:
+        await self.drain()
+        tasks = {*self._later.tasks, *self._urgent.tasks}
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _settle(entry: _Entry, result: Any = None, error: BaseException | None = None) -> None:
