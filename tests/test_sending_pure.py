@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from email import message_from_bytes, policy
+from email.utils import format_datetime
 
 import pytest
 from hypothesis import given
@@ -293,3 +295,21 @@ def test_the_html_part_is_exactly_the_markup():
     markup = parsed.get_body(("html",)).get_content()
     assert "<p>Ünïcode & <b>bold</b></p>" in markup
     assert parsed.get_content_type() == "multipart/alternative"
+
+
+@given(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(9999, 1, 1),
+                    timezones=st.sampled_from([UTC, timezone(timedelta(hours=-9, minutes=-30))])))
+def test_the_date_header_is_what_the_standard_library_writes(moment: datetime):
+    assert compose.header_date(moment) == format_datetime(moment.astimezone(UTC))
+
+
+def test_message_ids_and_boundaries_are_unique_and_well_formed():
+    ids = {compose.new_message_id("sam@sender.example") for _ in range(10_000)}
+    assert len(ids) == 10_000
+    well_formed = re.compile(rf"<[0-9a-f]+\.{os.getpid()}\.[0-9a-f]{{24}}@sender\.example>")
+    assert all(well_formed.fullmatch(i) for i in ids)
+    raws = [compose.render(_draft(), _tracking()) for _ in range(100)]
+    boundaries = [_parsed(raw).get_boundary() for raw in raws]
+    assert len(set(boundaries)) == 100
+    # Once in the header, then before each of the two parts and after the last.
+    assert all(raw.count(b.encode()) == 4 for raw, b in zip(raws, boundaries, strict=True))

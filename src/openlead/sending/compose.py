@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import binascii
 import html
+import os
+import random
 import re
-import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from email.header import Header
-from email.utils import format_datetime, formataddr, make_msgid
+from email.utils import formataddr
 
 DEFAULT_UNSUBSCRIBE_TEXT = "Unsubscribe"
 ONE_CLICK = "List-Unsubscribe=One-Click"
@@ -111,8 +113,31 @@ class Tracking:
     click_url: Callable[[int], str] | None = None
 
 
+# Message-IDs and boundaries need to be unique, not secret: the standard library's
+# ``make_msgid`` uses the same generator, but asks the kernel for the process id each time.
+_unique = random.Random()
+_process = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _process.__setitem__(0, os.getpid()))
+
+
 def new_message_id(from_email: str) -> str:
-    return make_msgid(domain=from_email.rpartition("@")[2] or "openlead.invalid")
+    """Unique, and names the process that sent it (which worker, when several run)."""
+    domain = from_email.rpartition("@")[2] or "openlead.invalid"
+    return f"<{time.time_ns():x}.{_process[0]}.{_unique.getrandbits(96):024x}@{domain}>"
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def header_date(moment: datetime) -> str:
+    """An RFC 5322 date in UTC, as ``email.utils.format_datetime`` writes it (without its
+    locale-free detour through a time tuple)."""
+    utc = moment.astimezone(UTC)
+    return (
+        f"{_DAYS[utc.weekday()]}, {utc.day:02d} {_MONTHS[utc.month - 1]} {utc.year:04d} "
+        f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d} +0000"
+    )
 
 
 def _footer_text(tracking: Tracking) -> str:
@@ -181,7 +206,7 @@ def render(draft: Draft, tracking: Tracking) -> bytes:
         f"From: {_address(draft.from_name, draft.from_email)}",
         f"To: {_address(draft.to_name, draft.to_email)}",
         f"Subject: {_unstructured(draft.subject)}",
-        f"Date: {format_datetime(draft.sent_at)}",
+        f"Date: {header_date(draft.sent_at)}",
         f"Message-ID: {draft.message_id}",
     ]
     if draft.references:
@@ -196,7 +221,8 @@ def render(draft: Draft, tracking: Tracking) -> bytes:
     head = ("\r\n".join(headers) + "\r\n").encode()
     if markup is None:
         return head + _encoded_part(text, "plain")
-    boundary = f"=_openlead_{secrets.token_hex(12)}"
+    # "=" is always encoded in quoted-printable, so no part can contain the boundary.
+    boundary = f"=_openlead_{_unique.getrandbits(96):024x}"
     return (
         head
         + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode()
