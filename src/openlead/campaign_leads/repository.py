@@ -35,6 +35,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import NullType
 
+from openlead.db import driver
 from openlead.db.dialect import is_postgres, timestamp_value
 from openlead.db.jsoncodec import loads
 from openlead.db.tables import block_list, campaign_leads, lead_events, leads, unsubscribes
@@ -251,7 +252,7 @@ async def record_events_of(
             (account_id, lead_id, campaign_id, kind, _json(data), timestamp_value(conn, moment))
             for account_id, lead_id, campaign_id, kind, data, moment in events
         ]
-        await conn.exec_driver_sql(_INSERT_EVENTS[conn.dialect.name], rows)
+        await driver.execute_many(conn, _INSERT_EVENTS[conn.dialect.name], rows)
 
 
 def _at_addresses(

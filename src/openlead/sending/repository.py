@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import (
@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from openlead.db import driver
 from openlead.db.dialect import insert_for, is_postgres, timestamp_text, timestamp_value
 from openlead.db.tables import (
     FRESH_LEAD,
@@ -783,8 +784,9 @@ async def mark_many(
         }
         for mark in marks
     ]
-    result = await conn.exec_driver_sql(_mark_many_sql(conn), (orjson.dumps(rows).decode(),))
-    return {(c, lead, seq): id_ for c, lead, seq, id_ in result.all()}
+    given = (orjson.dumps(rows).decode(),)
+    found = await driver.fetch_rows(conn, _mark_many_sql(conn), given)
+    return {(c, lead, seq): id_ for c, lead, seq, id_ in found}
 
 
 _SENT_STATEMENTS: dict[str, tuple[str, str]] = {}
@@ -824,20 +826,28 @@ async def mark_many_sent(
         return set()
     rows = [{"account_id": a, "id": m, "sent_at": timestamp_text(conn, t)} for a, m, t in sent]
     update_sql, _ = _sent_many_sql(conn)
-    result = await conn.exec_driver_sql(update_sql, (orjson.dumps(rows).decode(),))
-    return {row[0] for row in result.all()}
+    found = await driver.fetch_rows(conn, update_sql, (orjson.dumps(rows).decode(),))
+    return {row[0] for row in found}
+
+
+class Membership(NamedTuple):
+    account_id: int
+    campaign_id: int
+    lead_id: int
+    status: str
+    next_seq: int | None
 
 
 async def memberships_of(
     conn: AsyncConnection, keys: Sequence[tuple[int, int, int]]
-) -> dict[tuple[int, int, int], Row]:
+) -> dict[tuple[int, int, int], Membership]:
     """The (account, campaign, lead) memberships as they are now (held on PostgreSQL)."""
     if not keys:
         return {}
     rows = [{"account_id": a, "campaign_id": c, "lead_id": lead} for a, c, lead in keys]
     _, select_sql = _sent_many_sql(conn)
-    result = await conn.exec_driver_sql(select_sql, (orjson.dumps(rows).decode(),))
-    return {(r.account_id, r.campaign_id, r.lead_id): r for r in result.all()}
+    found = await driver.fetch_rows(conn, select_sql, (orjson.dumps(rows).decode(),))
+    return {(r[0], r[1], r[2]): Membership(*r) for r in found}
 
 
 _MOVE_ON_MANY = """
@@ -862,4 +872,4 @@ async def move_many_on(conn: AsyncConnection, moves: Sequence[tuple[Any, ...]]) 
     for seq, due, now, status, a, c, lead, old in moves:
         stamp = timestamp_value(conn, now)
         rows.append((seq, timestamp_value(conn, due), stamp, status, stamp, a, c, lead, old))
-    await conn.exec_driver_sql(sql, rows)
+    await driver.execute_many(conn, sql, rows)
