@@ -3,9 +3,12 @@ templates. No database."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from openlead.sequences import templates as t
 
@@ -260,3 +263,53 @@ def test_compiled_templates_are_cached_within_a_bound():
         t.compile_template(f"{n} " + "x" * 99_000)
     assert t._cache_chars <= t.CACHE_CHARS
     assert sum(len(source) for source in t._cache) == t._cache_chars
+
+
+# --- plain templates: joined directly, the same as Liquid renders them ----------------------
+
+NAMES = ("first_name", "company_name", "title", "x")
+TEXT = st.text(alphabet=st.sampled_from("ab ,.!?\n\t-é😀<>&'\""), max_size=8)
+
+
+def _pieces(depth: int) -> st.SearchStrategy[str]:
+    value = st.sampled_from(NAMES).map(lambda name: f"{{{{ {name} }}}}")
+    fallback = st.tuples(st.sampled_from(NAMES), TEXT.filter(lambda s: '"' not in s)).map(
+        lambda p: f'{{{{ {p[0]} | default: "{p[1]}" }}}}'
+    )
+    options = [TEXT.filter(lambda s: not s.isspace()), value, fallback]
+    if depth:
+        # An option starting with a brace would make "{{" or "{%": a tag, not spintax.
+        option = _pieces(depth - 1).map(lambda text: "o" + text)
+        spin = st.lists(option, min_size=2, max_size=3).map(lambda opts: "{" + "|".join(opts) + "}")
+        options.append(spin)
+    return st.lists(st.one_of(options), max_size=6).map("".join)
+
+
+VALUES = st.dictionaries(
+    st.sampled_from(NAMES),
+    st.one_of(TEXT, st.integers(-5, 5), st.floats(allow_nan=False), st.booleans(), st.none()),
+)
+
+
+@given(source=_pieces(2), values=VALUES, lead_id=st.integers(1, 10**9))
+@settings(max_examples=400, deadline=None)
+def test_a_plain_template_renders_as_liquid_renders_it(source: str, values: dict, lead_id: int):
+    compiled = t.compile_template(source)
+    through_liquid = dataclasses.replace(compiled, plain=None)
+    assert t.render(compiled, values, lead_id, 2, "B") == t.render(
+        through_liquid, values, lead_id, 2, "B"
+    )
+
+
+def test_what_the_plain_path_takes():
+    assert t.compile_template('Hi {{ first_name }}, {a|{{ x | default: "b" }}}').plain
+    for source in (
+        "{% if x %}y{% endif %}",
+        "{{ x | upcase }}",
+        "{{ x | default: 3 }}",
+        '{{ x | default: "a", allow_false: true }}',
+        '{{ "text" }}',
+        "a{% comment %}b{% endcomment %}",
+    ):
+        assert t.compile_template(source).plain is None, source
+    assert render("{% raw %}{{ x }}{% endraw %}", {"x": "y"}).text == "{{ x }}"

@@ -53,6 +53,7 @@ from liquid.builtin import content as content_tag
 from liquid.builtin import illegal as illegal_tag
 from liquid.builtin import output as output_tag
 from liquid.builtin.expressions import FilteredExpression, Path
+from liquid.builtin.expressions.arguments import PositionalArgument
 from liquid.builtin.expressions.logical import (
     BooleanExpression,
     EqExpression,
@@ -190,6 +191,8 @@ class CompiledTemplate:
     # ``default`` filter and not inside ``{% if name %}`` (or ``unless ... else``) on the same name.
     required: frozenset[str]
     spins: bool  # has spintax groups
+    # The same template as text, values and spintax alone, when that is all it is.
+    plain: tuple[Any, ...] | None = field(default=None, repr=False)
 
 
 # --- rendering state ------------------------------------------------------------------------
@@ -794,7 +797,101 @@ def _compile(source: str) -> CompiledTemplate:
         variables=frozenset(analysis.variables),
         required=frozenset(analysis.required),
         spins=groups > 0,
+        plain=_plain(nodes) if bounded else None,
     )
+
+
+# --- plain templates ------------------------------------------------------------------------
+#
+# Most templates are text, lead values written out (``{{ first_name }}``, ``{{ company_name |
+# default: "your team" }}``) and spintax. For those, Liquid's evaluation (a render context, a
+# scope lookup per value, a filter call, an output buffer) is nearly all of what rendering
+# costs, and the sender renders two templates for every message. Such a template is also kept
+# as a list of pieces joined directly; whatever the pieces cannot say for certain (a value
+# that is missing or is not text) is left to Liquid, so what is rendered is the same either
+# way (tests/test_templates.py compares the two).
+
+
+@dataclass(frozen=True, slots=True)
+class _Value:
+    name: str
+    fallback: str | None  # the ``default`` filter's text, if it has one
+
+
+@dataclass(frozen=True, slots=True)
+class _Spin:
+    index: int
+    options: tuple[tuple[Any, ...], ...]
+
+
+def _plain_value(node: OutputNode) -> _Value | None:
+    expression = node.expression
+    if not isinstance(expression, FilteredExpression) or not isinstance(expression.left, Path):
+        return None
+    segments = expression.left.path
+    if len(segments) != 1 or not isinstance(segments[0], str):
+        return None
+    if not expression.filters:
+        return _Value(segments[0], None)
+    if len(expression.filters) != 1:
+        return None
+    only = expression.filters[0]
+    arguments = only.args
+    if only.name != "default" or len(arguments) != 1:
+        return None
+    if not isinstance(arguments[0], PositionalArgument):
+        return None
+    argument = arguments[0].value
+    if not isinstance(argument, StringLiteral):
+        return None
+    return _Value(segments[0], argument.value)
+
+
+def _plain(nodes: Iterable[Node]) -> tuple[Any, ...] | None:
+    pieces: list[Any] = []
+    for node in nodes:
+        if isinstance(node, content_tag.ContentNode):
+            pieces.append(node.text)
+        elif isinstance(node, OutputNode):
+            value = _plain_value(node)
+            if value is None:
+                return None
+            pieces.append(value)
+        elif isinstance(node, _SpinNode):
+            options = [_plain(option.nodes) for option in node.options]
+            if any(option is None for option in options):
+                return None
+            pieces.append(_Spin(node.index, tuple(o for o in options if o is not None)))
+        else:
+            return None
+    return tuple(pieces)
+
+
+def _render_plain(pieces: tuple[Any, ...], values: Mapping[str, object], seed: int) -> str | None:
+    """The text, or None when Liquid must decide (a value missing, or neither text nor a
+    number)."""
+    out: list[str] = []
+    for piece in pieces:
+        kind = piece.__class__
+        if kind is str:
+            out.append(piece)
+        elif kind is _Value:
+            value = values.get(piece.name)
+            if value.__class__ is str and value:
+                out.append(value)  # type: ignore[arg-type]
+            elif value.__class__ is int or value.__class__ is float:
+                out.append(str(value))  # as Liquid writes numbers, and ``default`` keeps 0
+            elif value is None and piece.fallback is not None:
+                out.append(piece.fallback)
+            else:
+                return None
+        else:
+            chosen = piece.options[spin_choice(seed, piece.index, len(piece.options))]
+            text = _render_plain(chosen, values, seed)
+            if text is None:
+                return None
+            out.append(text)
+    return "".join(out)
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -838,6 +935,11 @@ def render(
 ) -> Rendered:
     """Render for one lead's values (from ``lead_values``); spintax choices follow the lead,
     the step and the variant. Raises ``RenderError``."""
+    if compiled.plain is not None:
+        seed = spin_seed(lead_id, seq_number, variant_label) if compiled.spins else 0
+        text = _render_plain(compiled.plain, values, seed)
+        if text is not None:
+            return Rendered(_BODY_CONTROL.sub("", text) if _BODY_CONTROL.search(text) else text)
     state = _RenderState()
     reset = _STATE.set(state)
     try:
