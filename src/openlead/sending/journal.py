@@ -148,12 +148,16 @@ class Journal:
     def __init__(self, database: Database) -> None:
         linger = LINGER_SECONDS if database.is_sqlite else 0.0
         self._pending: set[asyncio.Future[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._later = _Stream(database, linger)
         # SQLite has one writer: a second stream would only wait for the first.
         self._urgent = self._later if database.is_sqlite else _Stream(database, linger)
 
     def _submit(self, batch: Batch, payload: Any, urgent: bool = False) -> asyncio.Future[Any]:
-        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        # Asking for the running loop costs a system call (CPython checks the process id).
+        done: asyncio.Future[Any] = self._loop.create_future()
         self._pending.add(done)
         done.add_done_callback(self._pending.discard)
         (self._urgent if urgent else self._later).add(_Entry(batch, payload, done))
