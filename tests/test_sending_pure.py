@@ -313,3 +313,11 @@ def test_message_ids_and_boundaries_are_unique_and_well_formed():
     assert len(set(boundaries)) == 100
     # Once in the header, then before each of the two parts and after the last.
     assert all(raw.count(b.encode()) == 4 for raw, b in zip(raws, boundaries, strict=True))
+
+
+@given(body=st.text(alphabet=st.sampled_from('<a href="\'>x &amp;#:/hts.HT '), max_size=200))
+def test_the_links_a_message_names_are_the_links_of_its_body(body: str):
+    body = '<p>Hi <a href="https://one.example/?a=1&amp;b=2">one</a> ' + body
+    composed = compose.compose(_draft(body=body), _tracking())
+    assert composed.links == compose.links_of(body)
+    assert compose.compose(_draft(body=body), _tracking(click_url=None)).links == []

@@ -74,14 +74,20 @@ def links_of(body: str) -> list[str]:
     ]
 
 
-def rewrite_links(body_html: str, click_url: Callable[[int], str]) -> str:
-    """Each trackable anchor pointed at ``click_url(index)``, indexes as ``links_of`` counts."""
+def rewrite_links(
+    body_html: str, click_url: Callable[[int], str], found: list[str] | None = None
+) -> str:
+    """Each trackable anchor pointed at ``click_url(index)``, indexes as ``links_of`` counts;
+    the original links appended to ``found``, in that order."""
     index = 0
 
     def replace(match: re.Match[str]) -> str:
         nonlocal index
-        if not _TRACKABLE.match(html.unescape(match.group(3)).strip()):
+        target = html.unescape(match.group(3))
+        if not _TRACKABLE.match(target.strip()):
             return match.group(0)
+        if found is not None:
+            found.append(target)
         url = click_url(index)
         index += 1
         return f"{match.group(1)}{match.group(2)}{html.escape(url)}{match.group(2)}"
@@ -149,14 +155,15 @@ def _footer_html(tracking: Tracking) -> str:
     return f'<br>\n<br>\n<a href="{html.escape(tracking.unsubscribe_url)}">{words}</a>'
 
 
-def _parts(draft: Draft, tracking: Tracking) -> tuple[str, str | None]:
-    """The text part and, unless plain text, the HTML part."""
+def _parts(draft: Draft, tracking: Tracking, links: list[str]) -> tuple[str, str | None]:
+    """The text part and, unless plain text, the HTML part (its rewritten links added to
+    ``links``)."""
     text = f"{as_text(draft.body)}\n\n{_footer_text(tracking)}\n"
     if tracking.plain_text:
         return text, None
     body = as_html(draft.body)
     if tracking.click_url is not None:
-        body = rewrite_links(body, tracking.click_url)
+        body = rewrite_links(body, tracking.click_url, links)
     body += _footer_html(tracking)
     if tracking.open_pixel_url is not None:
         pixel = html.escape(tracking.open_pixel_url)
@@ -194,8 +201,20 @@ def _encoded_part(content: str, subtype: str) -> bytes:
     )
 
 
+@dataclass(frozen=True)
+class Composed:
+    content: bytes
+    links: list[str]  # the links that were rewritten to go through the click endpoint
+
+
 def render(draft: Draft, tracking: Tracking) -> bytes:
-    """The message, ready for DATA: CRLF line ends, headers and parts written directly.
+    """The message, ready for DATA."""
+    return compose(draft, tracking).content
+
+
+def compose(draft: Draft, tracking: Tracking) -> Composed:
+    """The message, ready for DATA: CRLF line ends, headers and parts written directly; and
+    the links a click token may name (``links_of`` the body, found in the same pass).
 
     The standard library's ``email`` package writes the same MIME, but spends more than a
     millisecond a message parsing back every header it is given; this writes what it would,
@@ -217,13 +236,14 @@ def render(draft: Draft, tracking: Tracking) -> bytes:
         f"List-Unsubscribe-Post: {ONE_CLICK}",
         "MIME-Version: 1.0",
     ]
-    text, markup = _parts(draft, tracking)
+    links: list[str] = []
+    text, markup = _parts(draft, tracking, links)
     head = ("\r\n".join(headers) + "\r\n").encode()
     if markup is None:
-        return head + _encoded_part(text, "plain")
+        return Composed(head + _encoded_part(text, "plain"), links)
     # "=" is always encoded in quoted-printable, so no part can contain the boundary.
     boundary = f"=_openlead_{_unique.getrandbits(96):024x}"
-    return (
+    content = (
         head
         + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode()
         + f"--{boundary}\r\n".encode()
@@ -232,3 +252,4 @@ def render(draft: Draft, tracking: Tracking) -> bytes:
         + _encoded_part(markup, "html")
         + f"\r\n--{boundary}--\r\n".encode()
     )
+    return Composed(content, links)

@@ -139,6 +139,7 @@ class _Ready:
     draft: compose.Draft
     variant: str
     mark: asyncio.Future[int | None]
+    content: bytes
 
 
 def _schedule(campaign: Row) -> Schedule | None:
@@ -512,11 +513,12 @@ class Dispatcher:
             sent_at=now,
             references=tuple(send.history),
         )
-        plan = send.plan
-        links = compose.links_of(draft.body) if plan.track_clicks and not plan.plain_text else []
-        mark = _Mark(send, draft.message_id, rendered.label, links, now, now + self.lease)
+        # Written now, while the message in front of it goes: its mark names the links that
+        # its click tokens may lead to, found in the same pass.
+        composed = compose.compose(draft, self._tracking(send))
+        mark = _Mark(send, draft.message_id, rendered.label, composed.links, now, now + self.lease)
         marked = self.journal.submit_in(_marks, mark, urgent=True)
-        return _Ready(send, draft, rendered.label, marked)
+        return _Ready(send, draft, rendered.label, marked, composed.content)
 
     async def _deliver(self, session: aiosmtplib.SMTP, ready: _Ready) -> None:
         """Once its mark is written: offer the message, hand it over, record what happened."""
@@ -529,8 +531,7 @@ class Dispatcher:
         if reply.verdict != "accepted":
             self.journal.post(_failed(send, reply, mark, now))
             return
-        content = compose.render(draft, self._tracking(send))
-        reply = await smtp.hand_over(session, content)
+        reply = await smtp.hand_over(session, ready.content)
         if reply.verdict == "accepted":
             self.journal.post_in(
                 _sents, _Sent(send, mark, draft.message_id, ready.variant, self.clock())
