@@ -33,9 +33,13 @@ from openlead.db.engine import Database
 from openlead.sending import repository
 
 log = logging.getLogger("openlead.sending")
-# A group waits this long for more writes, unless it has this many already.
+# On SQLite a group waits this long for more writes, unless it has this many already.
 LINGER_SECONDS = 0.002
 GROUP_ENOUGH = 16
+# On PostgreSQL the writes nobody waits for (outcomes, events) gather for this long, or until
+# there are this many: a group's cost is mostly its round trips, whatever it holds.
+LATER_LINGER_SECONDS = 0.02
+LATER_ENOUGH = 64
 
 
 @dataclass
@@ -76,31 +80,45 @@ class _Entry:
 
 
 class _Stream:
-    """A queue of writes committed one group at a time."""
+    """A queue of writes committed one group at a time. A group waits up to ``linger`` for
+    company, unless ``enough`` writes are queued or somebody is waiting for them all."""
 
-    def __init__(self, database: Database, linger: float) -> None:
+    def __init__(self, database: Database, linger: float, enough: int) -> None:
         self._database = database
         self._linger = linger
+        self._enough = enough
         self.queue: list[_Entry] = []
         self._wake = asyncio.Event()
+        self._waiting: asyncio.Future[None] | None = None
         self.tasks: list[asyncio.Task[None]] = []
 
     def add(self, entry: _Entry) -> None:
         self.queue.append(entry)
         self._wake.set()
+        if len(self.queue) >= self._enough:
+            self.hurry()
         self.tasks = [task for task in self.tasks if not task.done()]
         if not self.tasks:
             self.tasks.append(asyncio.create_task(self._flush_forever()))
 
+    def hurry(self) -> None:
+        """The group being gathered goes now."""
+        if self._waiting is not None and not self._waiting.done():
+            self._waiting.set_result(None)
+
     async def _flush_forever(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if self._linger and len(self.queue) < GROUP_ENOUGH:
-                # A transaction costs about a millisecond whatever it holds; a moment's wait
-                # lets the other sessions' writes join it. Each session has its next mark on
-                # its way while its current message goes, so it seldom waits for this.
-                await asyncio.sleep(self._linger)
+            if self._linger and len(self.queue) < self._enough:
+                # A transaction costs about as much whatever it holds; a moment's wait lets
+                # the other sessions' writes join it. Each session has its next mark on its way
+                # while its current message goes, so it seldom waits for this.
+                self._waiting = loop.create_future()
+                timer = loop.call_later(self._linger, self.hurry)
+                await self._waiting
+                timer.cancel()
             group, self.queue = self.queue, []
             if group:
                 await self._commit(group)
@@ -136,22 +154,24 @@ class _Stream:
 
 
 class Journal:
-    """Group commits. On SQLite one group at a time, each waiting a moment for company; on
-    PostgreSQL, where a group's time is mostly waiting for the server, groups do not wait,
-    and the writes a session waits for (``urgent``: its next mark) have a stream of their
-    own, so that they never queue behind a group of outcomes (docs/performance.md).
+    """Group commits. On SQLite one group at a time, each waiting a moment for company. On
+    PostgreSQL the writes a session waits for (``urgent``: its next mark) have a stream of
+    their own, whose groups do not wait, so that they never queue behind a group of outcomes;
+    the outcomes' groups gather for longer instead (docs/performance.md).
 
     Nothing committed in one stream depends on the other's order: whatever follows a mark
     (its outcome, a bounce, a mailbox failing) is only submitted once the mark has committed.
     """
 
     def __init__(self, database: Database) -> None:
-        linger = LINGER_SECONDS if database.is_sqlite else 0.0
         self._pending: set[asyncio.Future[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._later = _Stream(database, linger)
-        # SQLite has one writer: a second stream would only wait for the first.
-        self._urgent = self._later if database.is_sqlite else _Stream(database, linger)
+        if database.is_sqlite:
+            # One writer: a second stream would only wait for the first.
+            self._later = self._urgent = _Stream(database, LINGER_SECONDS, GROUP_ENOUGH)
+        else:
+            self._urgent = _Stream(database, 0.0, 1)
+            self._later = _Stream(database, LATER_LINGER_SECONDS, LATER_ENOUGH)
 
     def _submit(self, batch: Batch, payload: Any, urgent: bool = False) -> asyncio.Future[Any]:
         if self._loop is None:
@@ -185,6 +205,8 @@ class Journal:
     async def drain(self) -> None:
         """Wait until everything submitted so far has committed (or failed)."""
         while self._pending:
+            self._urgent.hurry()
+            self._later.hurry()
             await asyncio.wait(set(self._pending))
 
     async def close(self) -> None:
