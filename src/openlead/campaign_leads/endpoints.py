@@ -63,9 +63,7 @@ async def list_campaign_leads(
     return CampaignLeadPage(
         leads=[campaign_lead(r) for r in rows],
         total_leads=total,
-        offset=page.offset,
-        limit=page.limit,
-        next_cursor=page.next_cursor([r.id for r in rows]),
+        **page.answer([r.id for r in rows]),
     )
 
 

@@ -37,17 +37,11 @@ from sqlalchemy.types import NullType
 
 from openlead.db import driver
 from openlead.db.dialect import is_postgres, timestamp_value
-from openlead.db.jsoncodec import loads
+from openlead.db.jsoncodec import dumps, loads
 from openlead.db.tables import block_list, campaign_leads, lead_events, leads, unsubscribes
 from openlead.leads import repository as lead_repository
 from openlead.leads.lifecycle import EventType, LeadStatus
 from openlead.leads.schemas import PROFILE_FIELDS
-
-
-def _json(value: Any) -> str:
-    """As the JSON column stores it: no data is the JSON null."""
-    return orjson.dumps(value).decode()
-
 
 _membership = and_(
     campaign_leads.c.account_id == leads.c.account_id, campaign_leads.c.lead_id == leads.c.id
@@ -249,7 +243,7 @@ async def record_events_of(
     accounts, in one statement (on the driver: the sender records every email it sends)."""
     if events:
         rows = [
-            (account_id, lead_id, campaign_id, kind, _json(data), timestamp_value(conn, moment))
+            (account_id, lead_id, campaign_id, kind, dumps(data), timestamp_value(conn, moment))
             for account_id, lead_id, campaign_id, kind, data, moment in events
         ]
         await driver.execute_many(conn, _INSERT_EVENTS[conn.dialect.name], rows)
@@ -490,14 +484,23 @@ async def export_columns(
 # --- holds: a sequence that waits for a reason ----------------------------------------------
 
 
+def _leads_at(
+    conn: AsyncConnection, account_id: int, emails: Sequence[str], domains: Sequence[str]
+) -> Any | None:
+    """The ids of the account's leads at these addresses or domains; None for neither."""
+    matching = _at_addresses(conn, emails, domains)
+    if matching is None:
+        return None
+    return select(leads.c.id).where(leads.c.account_id == account_id, matching)
+
+
 async def hold_addresses(
     conn: AsyncConnection, account_id: int, emails: list[str], domains: list[str], reason: str
 ) -> None:
     """Stop the unfinished sequences of these addresses (and domains) in every campaign."""
-    matching = _at_addresses(conn, emails, domains)
-    if matching is None:
+    hit = _leads_at(conn, account_id, emails, domains)
+    if hit is None:
         return
-    hit = select(leads.c.id).where(leads.c.account_id == account_id, matching)
     await conn.execute(
         update(campaign_leads)
         .where(
@@ -525,9 +528,8 @@ async def lift_holds(
         conditions.append(campaign_leads.c.campaign_id == campaign_id)
     if lead_id is not None:
         conditions.append(campaign_leads.c.lead_id == lead_id)
-    matching = _at_addresses(conn, emails, domains)
-    if matching is not None:
-        hit = select(leads.c.id).where(leads.c.account_id == account_id, matching)
+    hit = _leads_at(conn, account_id, emails, domains)
+    if hit is not None:
         conditions.append(campaign_leads.c.lead_id.in_(hit))
     await conn.execute(
         update(campaign_leads)

@@ -34,10 +34,7 @@ async def get_campaign(conn: AsyncConnection, account_id: int, campaign_id: int)
 
 async def list_campaigns(conn: AsyncConnection, account_id: int, page: Page) -> list[Row]:
     query = select(campaigns).where(campaigns.c.account_id == account_id)
-    if page.after is not None:
-        query = query.where(campaigns.c.id > page.after)
-    query = query.order_by(campaigns.c.id).offset(page.offset).limit(page.limit)
-    return list((await conn.execute(query)).all())
+    return list((await conn.execute(page.of(query, campaigns.c.id))).all())
 
 
 async def delete_campaign(conn: AsyncConnection, account_id: int, campaign_id: int) -> bool:

@@ -1,4 +1,5 @@
-"""Reading stored JSON fast, and exactly as the standard library reads it.
+"""JSON for the database: written fast, and read fast and exactly as the standard library
+reads it.
 
 orjson is several times faster than ``json``, but reads an integer past 64 bits as a float and
 refuses ``NaN``, infinities and lone surrogates, all of which ``json`` (SQLAlchemy's default,
@@ -27,6 +28,11 @@ def exact(value: Any) -> bool:
     if kind is list:
         return all(map(exact, value))
     return True
+
+
+def dumps(value: Any) -> str:
+    """JSON text, for a JSON column or a parameter that carries a batch (None is ``null``)."""
+    return orjson.dumps(value).decode()
 
 
 def loads(text: str | bytes) -> Any:

@@ -8,7 +8,6 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-import orjson
 from sqlalchemy import ColumnElement, Text, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import dialect as _sqlite_dialect_class
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openlead.addresses import domain_of
 from openlead.db.dialect import is_postgres
+from openlead.db.jsoncodec import dumps
 from openlead.db.tables import campaign_leads, leads
 from openlead.leads.importer import Candidate
 from openlead.leads.schemas import PROFILE_FIELDS
@@ -186,7 +186,7 @@ async def import_checks(
         )
     else:
         result = await conn.exec_driver_sql(
-            _IMPORT_CHECKS_SQLITE, (account_id, campaign_id, _json(emails))
+            _IMPORT_CHECKS_SQLITE, (account_id, campaign_id, dumps(emails))
         )
     campaign_exists = False
     found: dict[int, set[str]] = {
@@ -271,10 +271,6 @@ SELECT $1, id, $4, $8, $9::jsonb, $2 FROM added
 _profile_of = attrgetter(*PROFILE_FIELDS)
 
 
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
 def _lead_values(candidates: list[Candidate]) -> list[tuple[Any, ...]]:
     """Each candidate as (address, domain, *profile fields, custom fields without nulls)."""
     return [
@@ -316,14 +312,14 @@ async def upsert_leads(
     values = _lead_values(candidates)
     stamp = _timestamp(conn, now)
     if is_postgres(conn):
-        result = await conn.exec_driver_sql(_UPSERT_POSTGRES, (account_id, stamp, _json(values)))
+        result = await conn.exec_driver_sql(_UPSERT_POSTGRES, (account_id, stamp, dumps(values)))
     else:
         await conn.exec_driver_sql(
             _UPSERT_SQLITE,
-            [(account_id, *lead[:-1], _json(lead[-1]), stamp, stamp) for lead in values],
+            [(account_id, *lead[:-1], dumps(lead[-1]), stamp, stamp) for lead in values],
         )
         result = await conn.exec_driver_sql(
-            _LEAD_IDS_SQLITE, (account_id, _json([c.email for c in candidates]))
+            _LEAD_IDS_SQLITE, (account_id, dumps([c.email for c in candidates]))
         )
     ids = dict(result.all())
     return [ids[c.email] for c in candidates]
@@ -366,13 +362,13 @@ async def add_leads(
         (
             account_id,
             now,
-            _json(_lead_values(candidates)),
+            dumps(_lead_values(candidates)),
             campaign_id,
             str(status),
             ignore_block_list,
             ignore_unsubscribe_list,
             str(event_type),
-            _json(None),
+            dumps(None),
         ),
     )
 
@@ -411,7 +407,7 @@ async def add_to_campaign(
     else:
         await conn.exec_driver_sql(
             _ADD_TO_CAMPAIGN_SQLITE,
-            (account_id, campaign_id, *flags, stamp, stamp, _json(lead_ids)),
+            (account_id, campaign_id, *flags, stamp, stamp, dumps(lead_ids)),
         )
 
 
@@ -439,7 +435,7 @@ async def record_events(
         return
     stamp = _timestamp(conn, now)
     # As the JSON column type stores it: no data is the JSON null, not SQL NULL.
-    payload = _json(data)
+    payload = dumps(data)
     if is_postgres(conn):
         await conn.exec_driver_sql(
             _RECORD_EVENTS_POSTGRES,
@@ -448,7 +444,7 @@ async def record_events(
     else:
         await conn.exec_driver_sql(
             _RECORD_EVENTS_SQLITE,
-            (account_id, campaign_id, str(event_type), payload, stamp, _json(lead_ids)),
+            (account_id, campaign_id, str(event_type), payload, stamp, dumps(lead_ids)),
         )
 
 
@@ -463,7 +459,7 @@ def address_is_one_of(conn: AsyncConnection, emails: list[str]) -> ColumnElement
         pairs = select(given.c.domain, given.c.email)
     else:
         # As in _ADDRESS_IN_SQLITE: a JSON parameter, the domain cut at the "@".
-        given = func.json_each(bindparam("addresses", _json(emails))).table_valued("value")
+        given = func.json_each(bindparam("addresses", dumps(emails))).table_valued("value")
         domain = func.substr(given.c.value, func.instr(given.c.value, "@") + 1)
         pairs = select(domain, given.c.value)
     return tuple_(leads.c.email_domain, leads.c.email).in_(pairs)

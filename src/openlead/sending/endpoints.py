@@ -74,9 +74,7 @@ async def list_email_accounts(
     rows = await service.list_page(conn, account_id, page)
     return EmailAccountPage(
         email_accounts=[email_account(r) for r in rows],
-        offset=page.offset,
-        limit=page.limit,
-        next_cursor=page.next_cursor([r.id for r in rows]),
+        **page.answer([r.id for r in rows]),
     )
 
 
@@ -117,9 +115,7 @@ def _campaign_page(campaign_id: int, rows: list[Row], page: Page) -> CampaignEma
     return CampaignEmailAccountList(
         campaign_id=campaign_id,
         email_accounts=[email_account(r) for r in rows],
-        offset=page.offset,
-        limit=page.limit,
-        next_cursor=page.next_cursor([r.id for r in rows]),
+        **page.answer([r.id for r in rows]),
     )
 
 

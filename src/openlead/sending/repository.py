@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-import orjson
 from sqlalchemy import (
     and_,
     bindparam,
@@ -26,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openlead.db import driver
 from openlead.db.dialect import insert_for, is_postgres, timestamp_text, timestamp_value
+from openlead.db.jsoncodec import dumps
 from openlead.db.tables import (
     FRESH_LEAD,
     FRESH_LEAD_INDEX,
@@ -92,10 +92,7 @@ async def get_email_account(conn: AsyncConnection, account_id: int, mailbox_id: 
 
 async def list_email_accounts(conn: AsyncConnection, account_id: int, page: Page) -> list[Row]:
     query = select(email_accounts).where(email_accounts.c.account_id == account_id)
-    if page.after is not None:
-        query = query.where(email_accounts.c.id > page.after)
-    query = query.order_by(email_accounts.c.id).offset(page.offset).limit(page.limit)
-    return list((await conn.execute(query)).all())
+    return list((await conn.execute(page.of(query, email_accounts.c.id))).all())
 
 
 async def delete_email_account(conn: AsyncConnection, account_id: int, mailbox_id: int) -> bool:
@@ -174,7 +171,6 @@ def _campaign_mailboxes(account_id: int, campaign_id: int) -> Any:
             campaign_email_accounts.c.account_id == account_id,
             campaign_email_accounts.c.campaign_id == campaign_id,
         )
-        .order_by(email_accounts.c.id)
     )
 
 
@@ -183,10 +179,10 @@ async def campaign_email_accounts_of(
 ) -> list[Row]:
     """The campaign's mailboxes in id order (a page of them, when ``page`` is given)."""
     query = _campaign_mailboxes(account_id, campaign_id)
-    if page is not None:
-        if page.after is not None:
-            query = query.where(email_accounts.c.id > page.after)
-        query = query.offset(page.offset).limit(page.limit)
+    if page is None:
+        query = query.order_by(email_accounts.c.id)
+    else:
+        query = page.of(query, email_accounts.c.id)
     return list((await conn.execute(query)).all())
 
 
@@ -238,7 +234,7 @@ async def lock_campaign_mailboxes(
     conn: AsyncConnection, account_id: int, campaign_id: int
 ) -> list[Row]:
     """The campaign's mailboxes, held (in id order, as every writer takes them) on PostgreSQL."""
-    query = _campaign_mailboxes(account_id, campaign_id)
+    query = _campaign_mailboxes(account_id, campaign_id).order_by(email_accounts.c.id)
     if is_postgres(conn):
         query = query.with_for_update(of=email_accounts)
     return list((await conn.execute(query)).all())
@@ -331,9 +327,7 @@ async def claim_leads(
     if not assignments:
         return
     given = _rows(conn, ["lead_id", "email_account_id"], ["bigint", "bigint"])
-    pairs = orjson.dumps(
-        [{"lead_id": lead, "email_account_id": box} for lead, box in assignments]
-    ).decode()
+    pairs = dumps([{"lead_id": lead, "email_account_id": box} for lead, box in assignments])
     if is_postgres(conn):
         sql = f"""
 UPDATE campaign_leads SET email_account_id = g.email_account_id, next_send_at = $2
@@ -784,7 +778,7 @@ async def mark_many(
         }
         for mark in marks
     ]
-    given = (orjson.dumps(rows).decode(),)
+    given = (dumps(rows),)
     found = await driver.fetch_rows(conn, _mark_many_sql(conn), given)
     return {(c, lead, seq): id_ for c, lead, seq, id_ in found}
 
@@ -826,7 +820,7 @@ async def mark_many_sent(
         return set()
     rows = [{"account_id": a, "id": m, "sent_at": timestamp_text(conn, t)} for a, m, t in sent]
     update_sql, _ = _sent_many_sql(conn)
-    found = await driver.fetch_rows(conn, update_sql, (orjson.dumps(rows).decode(),))
+    found = await driver.fetch_rows(conn, update_sql, (dumps(rows),))
     return {row[0] for row in found}
 
 
@@ -846,7 +840,7 @@ async def memberships_of(
         return {}
     rows = [{"account_id": a, "campaign_id": c, "lead_id": lead} for a, c, lead in keys]
     _, select_sql = _sent_many_sql(conn)
-    found = await driver.fetch_rows(conn, select_sql, (orjson.dumps(rows).decode(),))
+    found = await driver.fetch_rows(conn, select_sql, (dumps(rows),))
     return {(r[0], r[1], r[2]): Membership(*r) for r in found}
 
 

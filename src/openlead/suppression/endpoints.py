@@ -67,9 +67,7 @@ async def list_block_list(
             )
             for r in rows
         ],
-        offset=page.offset,
-        limit=page.limit,
-        next_cursor=page.next_cursor([r.id for r in rows]),
+        **page.answer([r.id for r in rows]),
     )
 
 
@@ -93,9 +91,7 @@ async def list_unsubscribes(
             )
             for r in rows
         ],
-        offset=page.offset,
-        limit=page.limit,
-        next_cursor=page.next_cursor([r.id for r in rows]),
+        **page.answer([r.id for r in rows]),
     )
 
 

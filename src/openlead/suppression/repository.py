@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-import orjson
 from sqlalchemy import Column, Table, delete, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openlead.db.dialect import insert_for, is_postgres
+from openlead.db.jsoncodec import dumps
 from openlead.db.tables import block_list, unsubscribes
 from openlead.web.pagination import Page
 
@@ -46,10 +46,6 @@ SELECT email FROM unsubscribes WHERE account_id = $1 AND email = ANY($2::text[])
 """
 
 
-def _json_array(values: list[str]) -> str:
-    return orjson.dumps(values).decode()
-
-
 async def block_hits(
     conn: AsyncConnection, account_id: int, emails: Iterable[str], domains: Iterable[str]
 ) -> list[Row]:
@@ -62,7 +58,7 @@ async def block_hits(
     else:
         result = await conn.exec_driver_sql(
             _BLOCK_HITS_SQLITE,
-            (account_id, _json_array(emails), account_id, _json_array(domains)),
+            (account_id, dumps(emails), account_id, dumps(domains)),
         )
     return list(result.all())
 
@@ -76,7 +72,7 @@ async def unsubscribed_among(
     if is_postgres(conn):
         result = await conn.exec_driver_sql(_UNSUBSCRIBED_POSTGRES, (account_id, emails))
     else:
-        result = await conn.exec_driver_sql(_UNSUBSCRIBED_SQLITE, (account_id, _json_array(emails)))
+        result = await conn.exec_driver_sql(_UNSUBSCRIBED_SQLITE, (account_id, dumps(emails)))
     return set(result.scalars())
 
 
@@ -113,10 +109,7 @@ async def _list_page(
     query = select(table).where(table.c.account_id == account_id)
     if search:
         query = query.where(column.contains(search.lower(), autoescape=True))
-    if page.after is not None:
-        query = query.where(table.c.id > page.after)
-    query = query.order_by(table.c.id).offset(page.offset).limit(page.limit)
-    return list((await conn.execute(query)).all())
+    return list((await conn.execute(page.of(query, table.c.id))).all())
 
 
 async def _delete_entry(

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openlead.db.tables import campaign_leads, campaigns, messages
+from openlead.sending.repository import DELIVERED, SENDING
 from openlead.tracking.tokens import EmailRef
 
 
@@ -32,7 +33,7 @@ async def sent_email(conn: AsyncConnection, ref: EmailRef) -> Row | None:
             messages.c.campaign_id == ref.campaign_id,
             messages.c.lead_id == ref.lead_id,
             messages.c.seq_number == ref.seq_number,
-            messages.c.state.in_(("sending", "sent", "uncertain")),
+            messages.c.state.in_((SENDING, *DELIVERED)),
         )
     )
     return (await conn.execute(query)).first()

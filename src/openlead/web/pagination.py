@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query
+from sqlalchemy import ColumnElement, Select
 
 MAX_LIMIT = 1000
 
@@ -15,6 +16,16 @@ class Page:
     offset: int
     limit: int
     after: int | None
+
+    def of(self, query: Select[Any], id_column: ColumnElement[int]) -> Select[Any]:
+        """``query`` cut to this page, in ``id_column`` order (the order cursors follow)."""
+        if self.after is not None:
+            query = query.where(id_column > self.after)
+        return query.order_by(id_column).offset(self.offset).limit(self.limit)
+
+    def answer(self, ids: list[int]) -> dict[str, Any]:
+        """The paging fields of a list answer whose rows have these ids, in order."""
+        return {"offset": self.offset, "limit": self.limit, "next_cursor": self.next_cursor(ids)}
 
     def next_cursor(self, ids: list[int]) -> str | None:
         """A cursor for the next page, or None when this page was the last."""
