@@ -65,20 +65,11 @@ def as_text(body: str) -> str:
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
-def links_of(body: str) -> list[str]:
-    """The http(s) links of an HTML body's anchors, in order: the ones a click token names."""
-    return [
-        html.unescape(m.group(3))
-        for m in _HREF.finditer(as_html(body))
-        if _TRACKABLE.match(html.unescape(m.group(3)).strip())
-    ]
-
-
 def rewrite_links(
     body_html: str, click_url: Callable[[int], str], found: list[str] | None = None
 ) -> str:
-    """Each trackable anchor pointed at ``click_url(index)``, indexes as ``links_of`` counts;
-    the original links appended to ``found``, in that order."""
+    """Each trackable (http or https) anchor pointed at ``click_url(index)``, counting from 0
+    in document order; the original links appended to ``found``, in that order."""
     index = 0
 
     def replace(match: re.Match[str]) -> str:
@@ -214,7 +205,7 @@ def render(draft: Draft, tracking: Tracking) -> bytes:
 
 def compose(draft: Draft, tracking: Tracking) -> Composed:
     """The message, ready for DATA: CRLF line ends, headers and parts written directly; and
-    the links a click token may name (``links_of`` the body, found in the same pass).
+    the links a click token may name, found as they are rewritten.
 
     The standard library's ``email`` package writes the same MIME, but spends more than a
     millisecond a message parsing back every header it is given; this writes what it would,

@@ -90,16 +90,15 @@ class _Stream:
         self.queue: list[_Entry] = []
         self._wake = asyncio.Event()
         self._waiting: asyncio.Future[None] | None = None
-        self.tasks: list[asyncio.Task[None]] = []
+        self.task: asyncio.Task[None] | None = None
 
     def add(self, entry: _Entry) -> None:
         self.queue.append(entry)
         self._wake.set()
         if len(self.queue) >= self._enough:
             self.hurry()
-        self.tasks = [task for task in self.tasks if not task.done()]
-        if not self.tasks:
-            self.tasks.append(asyncio.create_task(self._flush_forever()))
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._flush_forever())
 
     def hurry(self) -> None:
         """The group being gathered goes now."""
@@ -211,7 +210,7 @@ class Journal:
 
     async def close(self) -> None:
         await self.drain()
-        tasks = {*self._later.tasks, *self._urgent.tasks}
+        tasks = {stream.task for stream in (self._later, self._urgent) if stream.task is not None}
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
