@@ -650,7 +650,7 @@ async def _claims(url: str, setup: DueCampaign, boxes: list[int], now: datetime,
                 [{"lead": lead, "at": at} for lead, at in setup.due],
             )
             await conn.execute(update(email_accounts).where(email_accounts.c.account_id == a)
-                               .values(sent_day=None, sent_today=0, next_free_at=None))
+                               .values(sent_day=None, sent_today=0, last_claimed_at=None))
             await conn.execute(update(campaigns).where(campaigns.c.id == c)
                                .values(new_leads_day=None, new_leads_today=0))
         if not database.is_sqlite:

@@ -5,6 +5,9 @@ backends. Most tests run the dispatcher's ticks themselves, at moments they choo
 from __future__ import annotations
 
 from collections import Counter
+from itertools import pairwise
+
+import pytest
 
 from tests.sending_support import (
     ALWAYS,
@@ -280,6 +283,29 @@ def test_the_gap_between_two_emails_of_a_mailbox(quiet, sink):
     assert _run(quiet, later(MONDAY, minutes=10)) == 1
     assert _run(quiet, later(MONDAY, minutes=25)) == 1
     assert len(sink.received()) == 3
+
+
+@pytest.mark.parametrize("quick_gap", [0, 1])
+def test_a_mailbox_shared_by_two_campaigns_keeps_each_ones_gap(quiet, sink, quick_gap):
+    """Each email leaves the mailbox at least its own campaign's gap after the mailbox's
+    previous email, whichever campaign that was; a shorter gap is not held to a longer one."""
+    box = mailbox(quiet, sink)
+    # The quick campaign is made first, so it claims first in every tick.
+    quick = {**ALWAYS, "min_time_btw_emails": quick_gap}
+    campaign(quiet, [box], leads(3, prefix="quick"), schedule=quick)
+    campaign(quiet, [box], leads(2, prefix="slow"), schedule={**ALWAYS, "min_time_btw_emails": 5})
+    gaps = {"quick": quick_gap, "slow": 5}
+    sent: list[tuple[int, str]] = []
+    for minute in range(16):
+        before = len(sink.received())
+        _run(quiet, later(MONDAY, minutes=minute), ticks=2)
+        sent += [(minute, m.to.partition("@")[0].rstrip("0123456789"))
+                 for m in sink.received()[before:]]
+    assert Counter(kind for _, kind in sent) == {"quick": 3, "slow": 2}, sent
+    for (previous, _), (minute, kind) in pairwise(sent):
+        assert minute - previous >= gaps[kind], sent
+    quick_done = max(minute for minute, kind in sent if kind == "quick")
+    assert quick_done == 2 * quick_gap, sent
 
 
 def test_a_paused_campaign_sends_nothing_until_started_again(quiet, sink):

@@ -274,10 +274,11 @@ email_accounts = Table(
     Column("last_error", Text, nullable=True),
     Column("retry_at", Timestamp, nullable=True),
     Column("failures", Integer, nullable=False, server_default=text("0")),
-    # Sends reserved on the current UTC day, and when the next one may go (the gap).
+    # Sends reserved on the current UTC day, and when the last one was claimed: each campaign
+    # adds its own gap to that, whichever campaign it was for.
     Column("sent_day", String(10), nullable=True),
     Column("sent_today", Integer, nullable=False, server_default=text("0")),
-    Column("next_free_at", Timestamp, nullable=True),
+    Column("last_claimed_at", Timestamp, nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
     UniqueConstraint("account_id", "id"),

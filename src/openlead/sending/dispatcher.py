@@ -278,7 +278,9 @@ class Dispatcher:
         used = row.sent_today if row.sent_day == utc_day(now) else 0
         left = max(row.max_email_per_day - used, 0)
         if gap_minutes > 0:
-            free = row.next_free_at is None or as_utc(row.next_free_at) <= now
+            # The gap runs from the mailbox's last send, whichever campaign it was for.
+            last = row.last_claimed_at
+            free = last is None or as_utc(last) + timedelta(minutes=gap_minutes) <= now
             return min(left, 1 if free else 0)
         return min(left, self.settings.sender_batch)
 
@@ -368,15 +370,11 @@ class Dispatcher:
         per_box: dict[int, int] = defaultdict(int)
         for _, box, _ in claimed:
             per_box[box] += 1
-        gap = timedelta(minutes=campaign.min_time_btw_emails)
         today = utc_day(now)
         for box, count in sorted(per_box.items()):
             row = rows[box]
             used = row.sent_today if row.sent_day == today else 0
-            free_at = now + gap * count if gap else row.next_free_at
-            await repository.reserve_mailbox(
-                conn, plan.account_id, box, today, used + count, free_at
-            )
+            await repository.reserve_mailbox(conn, plan.account_id, box, today, used + count, now)
         new = sum(1 for _, _, is_new in claimed if is_new)
         if new:
             used = campaign.new_leads_today if campaign.new_leads_day == plan.day else 0

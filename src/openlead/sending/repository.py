@@ -352,12 +352,12 @@ async def reserve_mailbox(
     mailbox_id: int,
     day: str,
     sent_today: int,
-    next_free_at: datetime | None,
+    claimed_at: datetime,
 ) -> None:
     await conn.execute(
         update(email_accounts)
         .where(email_accounts.c.account_id == account_id, email_accounts.c.id == mailbox_id)
-        .values(sent_day=day, sent_today=sent_today, next_free_at=next_free_at)
+        .values(sent_day=day, sent_today=sent_today, last_claimed_at=claimed_at)
     )
 
 
