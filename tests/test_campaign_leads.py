@@ -96,12 +96,17 @@ def test_listing_fields_pages_and_cursor(api):
         "company_url",
         "custom_fields",
         "status",
+        "next_seq_number",
+        "next_send_at",
+        "hold",
+        "email_account_id",
         "is_unsubscribed",
         "is_blocked",
         "created_at",
         "updated_at",
     }
     assert lead["status"] == "NOT_CONTACTED" and lead["is_blocked"] is False
+    assert (lead["next_seq_number"], lead["next_send_at"], lead["hold"]) == (1, None, None)
     seen = [x["id"] for x in first["leads"]]
     cursor = first["next_cursor"]
     while cursor:

@@ -78,18 +78,30 @@ def test_the_servers_own_dispatcher_sends_a_whole_sequence(api, sink):
     assert timeline[2]["source"] == "sender"
 
 
+def _sequence_state(api: Api, campaign_id: int) -> dict[str, tuple]:
+    """Where each lead's sequence stands, as the campaign's lead listing shows it."""
+    page = api.get(f"/campaigns/{campaign_id}/leads").json()
+    fields = ("next_seq_number", "next_send_at", "hold", "email_account_id")
+    return {lead["email"]: tuple(lead[f] for f in fields) for lead in page["leads"]}
+
+
 def test_follow_ups_wait_their_delay(quiet, sink):
     box = mailbox(quiet, sink)
     campaign_id = campaign(quiet, [box], leads(2))
+    # Not started yet: step 1 next, waiting for its turn, no mailbox yet.
+    assert set(_sequence_state(quiet, campaign_id).values()) == {(1, None, None, None)}
     assert _run(quiet, MONDAY) == 2
     assert statuses(quiet, campaign_id) == {
         "lead0@example.com": "IN_PROGRESS",
         "lead1@example.com": "IN_PROGRESS",
     }
+    due = "2031-03-05T12:00:00.000Z"  # two days after the first email
+    assert set(_sequence_state(quiet, campaign_id).values()) == {(2, due, None, box)}
     assert _run(quiet, later(MONDAY, days=1, hours=23)) == 0
     assert _run(quiet, later(MONDAY, days=2, minutes=1)) == 2
     assert len(sink.received()) == 4
     assert set(statuses(quiet, campaign_id).values()) == {"COMPLETED"}
+    assert set(_sequence_state(quiet, campaign_id).values()) == {(None, None, None, box)}
     assert _run(quiet, later(MONDAY, days=30)) == 0
 
 
@@ -226,10 +238,14 @@ def test_a_lead_missing_a_variable_waits_for_it(quiet, sink):
     assert [m.to for m in sink.received()] == ["lead0@example.com"]
     state = membership(quiet.server, campaign_id, "nameless@example.com")
     assert state["hold"] == "missing_variables" and state["status"] == "NOT_CONTACTED"
+    # The listing says why it waits.
+    held = _sequence_state(quiet, campaign_id)["nameless@example.com"]
+    assert held[0] == 1 and held[1] is None and held[2] == "missing_variables"
     patched = quiet.patch(
         f"/leads/{lead_id(quiet, 'nameless@example.com')}", json={"first_name": "Jo"}
     )
     assert patched.status_code == 200
+    assert _sequence_state(quiet, campaign_id)["nameless@example.com"][2] is None
     _run(quiet, later(MONDAY, minutes=1))
     assert sink.received()[-1].to == "nameless@example.com"
     assert sink.received()[-1].message["Subject"] == "Quick question, Jo"

@@ -12,9 +12,25 @@ from openlead.web.text import line
 
 
 class CampaignLead(LeadView):
-    """A lead as one campaign sees it: the shared view plus its status there."""
+    """A lead as one campaign sees it: the shared view plus its status there, and where its
+    sequence stands (docs/sending.md)."""
 
     status: str
+    next_seq_number: int | None = Field(
+        description="The step the lead gets next; null once its sequence has ended."
+    )
+    next_send_at: str | None = Field(
+        description="When that step is due. Null for a lead whose first email waits for its "
+        "turn (the campaign's daily budget and its mailboxes' room), and while it is held."
+    )
+    hold: str | None = Field(
+        description="Why its sequence waits, when it does: suppressed (the address is on the "
+        "block or unsubscribe list), missing_variables (a template needs a value the lead "
+        "lacks) or render_error."
+    )
+    email_account_id: int | None = Field(
+        description="The mailbox that sends its sequence, from its first email on."
+    )
 
 
 class CampaignLeadPage(BaseModel):
