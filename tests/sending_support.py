@@ -116,9 +116,14 @@ def leads(n: int, prefix: str = "lead", domain: str = "example.com") -> list[dic
     ]
 
 
-def statuses(api: Api, campaign_id: int) -> dict[str, str]:
+def listed(api: Api, campaign_id: int, *fields: str) -> dict[str, tuple]:
+    """Each lead's ``fields`` as the campaign's lead listing shows them, by address."""
     page = api.get(f"/campaigns/{campaign_id}/leads", params={"limit": 1000}).json()
-    return {lead["email"]: lead["status"] for lead in page["leads"]}
+    return {lead["email"]: tuple(lead[f] for f in fields) for lead in page["leads"]}
+
+
+def statuses(api: Api, campaign_id: int) -> dict[str, str]:
+    return {email: status for email, (status,) in listed(api, campaign_id, "status").items()}
 
 
 def events(api: Api, campaign_id: int, lead_id: int) -> list[dict]:

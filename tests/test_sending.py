@@ -17,6 +17,7 @@ from tests.sending_support import (
     later,
     lead_id,
     leads,
+    listed,
     mailbox,
     membership,
     statuses,
@@ -80,9 +81,7 @@ def test_the_servers_own_dispatcher_sends_a_whole_sequence(api, sink):
 
 def _sequence_state(api: Api, campaign_id: int) -> dict[str, tuple]:
     """Where each lead's sequence stands, as the campaign's lead listing shows it."""
-    page = api.get(f"/campaigns/{campaign_id}/leads").json()
-    fields = ("next_seq_number", "next_send_at", "hold", "email_account_id")
-    return {lead["email"]: tuple(lead[f] for f in fields) for lead in page["leads"]}
+    return listed(api, campaign_id, "next_seq_number", "next_send_at", "hold", "email_account_id")
 
 
 def test_follow_ups_wait_their_delay(quiet, sink):
