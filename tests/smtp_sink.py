@@ -102,6 +102,7 @@ class _CountingSMTP(SMTP):
         with sink.lock:
             sink.open_peers.add(_peer(self.session.peer))
             sink.connections += 1
+            sink.most_open = max(sink.most_open, len(sink.open_peers))
 
     def connection_lost(self, error: Exception | None) -> None:
         sink = self.event_handler.sink
@@ -127,6 +128,7 @@ class SmtpSink:
     lock: threading.Lock = field(default_factory=threading.Lock)
     open_peers: set[tuple[str, int] | None] = field(default_factory=set)
     connections: int = 0  # opened so far
+    most_open: int = 0  # the most connections open at once so far
     _controller: Controller | None = None
 
     def _authenticate(

@@ -44,7 +44,6 @@ from hypothesis.stateful import (
 
 from openlead.app import create_app
 from openlead.config import Settings
-from openlead.sending import repository as sending
 from openlead.sending.dispatcher import Dispatcher
 from tests.sending_support import account_of_campaign, check_matched, message_rows
 from tests.smtp_sink import Received, SmtpSink
@@ -644,13 +643,7 @@ class SendingMachine(RuleBasedStateMachine):
 
 async def claim(dispatcher: Dispatcher, now: datetime) -> dict[int, list[Any]]:
     """The first half of ``Dispatcher.tick``: the claims, by mailbox (the sends not made)."""
-    async with dispatcher.database.read() as conn:
-        running = await sending.running_campaigns(conn)
-    lanes: dict[int, list[Any]] = defaultdict(list)
-    for account_id, campaign_id in running:
-        for one in await dispatcher._claim(account_id, campaign_id, now):
-            lanes[one.mailbox.id].append(one)
-    return lanes
+    return await dispatcher._claim_all(now)
 
 
 async def send(dispatcher: Dispatcher, lanes: dict[int, list[Any]]) -> None:

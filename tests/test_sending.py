@@ -466,3 +466,113 @@ def test_a_send_refused_at_its_mark_leaves_the_lead_where_it_belongs(quiet, sink
         state = membership(quiet.server, campaign_id, f"more{i}@example.com")
         # Given back to the day's budget and to the fresh leads: not held until the lease ends.
         assert state["email_account_id"] is None and state["hold"] is None
+
+
+def _account_of(api: Api, campaign_id: int) -> int:
+    rows = query(
+        api.server.database_url, "SELECT account_id FROM campaigns WHERE id = :c", c=campaign_id
+    )
+    return rows[0][0]
+
+
+def _dispatcher(api: Api, cls: type | None = None, **settings):  # type: ignore[no-untyped-def]
+    """A dispatcher on the server's database, its clock at MONDAY; (it, its database)."""
+    from openlead.config import Settings
+    from openlead.db.engine import create_database
+    from openlead.sending.dispatcher import Dispatcher
+    from tests.sending_support import vault_of
+
+    database = create_database(api.server.database_url, pool_size=2)
+    config = Settings(database_url=api.server.database_url, smtp_timeout_seconds=10, **settings)
+    kind = cls or Dispatcher
+    return kind(database, vault_of(api.server), config, lambda: MONDAY), database
+
+
+def test_a_running_dispatcher_claims_again_while_its_last_sends_go(quiet, sink):
+    """On PostgreSQL ``run`` makes its next claim before the sends of the one before are done,
+    so that no mailbox stands idle while it claims; the new sends queue behind the mailbox's
+    current ones, over one session at a time, and every lead gets its step once. On SQLite,
+    where a claim holds the one writer the marks wait for, it claims once they are done."""
+    import asyncio
+    import time
+
+    from openlead.sending.dispatcher import Dispatcher
+
+    class Watched(Dispatcher):
+        lanes_going = 0
+        claims_while_sending = 0
+
+        async def _claim_all(self, now):  # type: ignore[no-untyped-def]
+            self.claims_while_sending += self.lanes_going > 0
+            return await super()._claim_all(now)
+
+        async def _lane(self, mailbox, sends, taken=None):  # type: ignore[no-untyped-def]
+            self.lanes_going += 1
+            try:
+                return await super()._lane(mailbox, sends, taken)
+            finally:
+                self.lanes_going -= 1
+
+    box = mailbox(quiet, sink)
+    campaign(quiet, [box], leads(24), steps=[TWO_STEPS[0]])
+
+    async def run() -> Watched:
+        dispatcher, database = _dispatcher(
+            quiet, Watched, sender_batch=4, sender_interval_seconds=0.05
+        )
+        stopping = asyncio.Event()
+        running = asyncio.create_task(dispatcher.run(stopping))
+        deadline = time.monotonic() + 30
+        while len(sink.received()) < 24 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        stopping.set()
+        await running
+        await database.dispose()
+        return dispatcher
+
+    dispatcher = asyncio.run(run())
+    assert sorted(m.to for m in sink.received()) == sorted(
+        f"lead{i}@example.com" for i in range(24)
+    )
+    assert sink.most_open == 1
+    if quiet.server.database_url.startswith("sqlite"):
+        assert dispatcher.claims_while_sending == 0
+    else:
+        assert dispatcher.claims_while_sending >= 1
+
+
+def test_sends_claimed_ahead_when_the_dispatcher_stops_are_given_back(quiet, sink):
+    """A claim's sends that had not started when the dispatcher was told to stop go back at
+    once, reservations and all: the next dispatcher sends them now, not when the claim's lease
+    runs out."""
+    import asyncio
+
+    from openlead.sending.dispatcher import _Generation
+
+    box = mailbox(quiet, sink)
+    campaign_id = campaign(quiet, [box], leads(3), steps=[TWO_STEPS[0]])
+    account = _account_of(quiet, campaign_id)
+
+    async def claim_then_stop() -> None:
+        dispatcher, database = _dispatcher(quiet)
+        try:
+            sends = await dispatcher._claim(account, campaign_id, MONDAY)
+            assert len(sends) == 3
+            stopping = asyncio.Event()
+            stopping.set()
+            await dispatcher._follow(None, sends, _Generation(len(sends), 1), stopping)
+            await dispatcher.journal.close()
+        finally:
+            await database.dispose()
+
+    asyncio.run(claim_then_stop())
+    assert sink.received() == []
+    for i in range(3):
+        state = membership(quiet.server, campaign_id, f"lead{i}@example.com")
+        assert state["email_account_id"] is None and state["hold"] is None
+    (sent_today,) = query(
+        quiet.server.database_url, "SELECT sent_today FROM email_accounts WHERE id = :b", b=box
+    )[0]
+    assert sent_today == 0
+    assert tick(quiet.server, MONDAY) == 3
+    assert sorted(m.to for m in sink.received()) == [f"lead{i}@example.com" for i in range(3)]

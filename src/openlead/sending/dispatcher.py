@@ -189,6 +189,34 @@ def _spread(leads: Sequence[Row], capacity: dict[int, int], start: int) -> list[
     return given
 
 
+# On PostgreSQL the next claim is made when a claim has this share of its sends left: enough
+# to cover the claim's own time at full speed, small enough that the sends it queues wait only
+# briefly within their lease. On SQLite it waits for them all: a claim there holds the one
+# writer that the sends' marks wait for, and claiming ahead was slower (docs/performance.md).
+NEXT_CLAIM_AT = 1 / 8
+
+
+class _Generation:
+    """The sends of one claim, over all its mailboxes: says when few are left to take (when
+    ``ahead``), or when its every lane has finished."""
+
+    def __init__(self, sends: int, lanes: int, ahead: bool = True) -> None:
+        self.left = sends
+        self.low_water = int(sends * NEXT_CLAIM_AT) if ahead else -1
+        self.lanes = lanes
+        self.running_low = asyncio.Event()
+
+    def taken(self) -> None:
+        self.left -= 1
+        if self.left <= self.low_water:
+            self.running_low.set()
+
+    def lane_done(self) -> None:
+        self.lanes -= 1
+        if self.lanes <= 0:
+            self.running_low.set()
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -209,41 +237,38 @@ class Dispatcher:
     # --- the loop ---------------------------------------------------------------------------
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Tick until ``stopping`` is set; a tick that found work is followed at once by the
-        next one."""
+        """Claim and send until ``stopping`` is set.
+
+        On PostgreSQL, unlike ``tick``, the next claim does not wait for the sends of the one
+        before: it is made when that claim has few sends left (``_Generation``), so that no
+        mailbox stands idle while the claim runs, and its sends follow each mailbox's current
+        ones over the same one session at a time. A claim that found nothing is followed by a
+        pause.
+        """
         log.info("dispatcher %s started", self.worker)
+        lanes: dict[int, asyncio.Task[smtp.MailboxUnavailable | None]] = {}
         try:
             while not stopping.is_set():
-                try:
-                    sent = await self.tick()
-                except Exception:
-                    log.exception("dispatcher tick failed")
-                    sent = 0
-                if sent:
+                generation = await self._claim_generation(lanes, stopping)
+                if generation is not None:
+                    await generation.running_low.wait()
                     continue
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
                         stopping.wait(), timeout=self.settings.sender_interval_seconds
                     )
         finally:
+            await asyncio.gather(*lanes.values(), return_exceptions=True)
             await self.journal.close()
             log.info("dispatcher %s stopped", self.worker)
 
     async def tick(self, now: datetime | None = None) -> int:
         """Claim what is due now, send it, record it. Returns the number of sends tried."""
-        now = now or self.clock()
-        async with self.database.read() as conn:
-            running = await repository.running_campaigns(conn)
-        lanes: dict[int, list[Send]] = defaultdict(list)
-        mailboxes: dict[int, Mailbox] = {}
-        for account_id, campaign_id in running:
-            for send in await self._claim(account_id, campaign_id, now):
-                lanes[send.mailbox.id].append(send)
-                mailboxes[send.mailbox.id] = send.mailbox
+        lanes = await self._claim_all(now or self.clock())
         if not lanes:
             return 0
         outcomes = await asyncio.gather(
-            *(self._lane(mailboxes[box], sends) for box, sends in lanes.items()),
+            *(self._lane(sends[0].mailbox, sends) for sends in lanes.values()),
             return_exceptions=True,
         )
         await self.journal.drain()
@@ -252,6 +277,70 @@ class Dispatcher:
                 # Its claimed leads are due again when their lease runs out; nothing is lost.
                 log.error("a mailbox's sends stopped", exc_info=outcome)
         return sum(len(sends) for sends in lanes.values())
+
+    async def _claim_all(self, now: datetime) -> dict[int, list[Send]]:
+        """Every running campaign's due sends, by mailbox."""
+        async with self.database.read() as conn:
+            running = await repository.running_campaigns(conn)
+        lanes: dict[int, list[Send]] = defaultdict(list)
+        for account_id, campaign_id in running:
+            for send in await self._claim(account_id, campaign_id, now):
+                lanes[send.mailbox.id].append(send)
+        return lanes
+
+    async def _claim_generation(
+        self,
+        lanes: dict[int, asyncio.Task[smtp.MailboxUnavailable | None]],
+        stopping: asyncio.Event,
+    ) -> _Generation | None:
+        """Claim, and queue each mailbox's sends behind its lane in flight; None when
+        nothing was due (or the claim failed)."""
+        try:
+            claimed = await self._claim_all(self.clock())
+        except Exception:
+            log.exception("dispatcher tick failed")
+            return None
+        if not claimed:
+            return None
+        total = sum(len(sends) for sends in claimed.values())
+        generation = _Generation(total, len(claimed), ahead=not self.database.is_sqlite)
+        for box, sends in claimed.items():
+            lanes[box] = asyncio.create_task(
+                self._follow(lanes.get(box), sends, generation, stopping)
+            )
+        return generation
+
+    async def _follow(
+        self,
+        before: asyncio.Task[smtp.MailboxUnavailable | None] | None,
+        sends: list[Send],
+        generation: _Generation,
+        stopping: asyncio.Event,
+    ) -> smtp.MailboxUnavailable | None:
+        """A mailbox's sends of one claim, once its sends of the claim before are done."""
+        mailbox = sends[0].mailbox
+        try:
+            failed = None
+            if before is not None:
+                await asyncio.wait([before])
+                if not before.cancelled() and before.exception() is None:
+                    failed = before.result()
+            if failed is not None:
+                # Claimed before the mailbox failed: its sends wait for it as the others do.
+                await self._give_up(mailbox, [], deque(sends), failed)
+                return failed
+            if stopping.is_set():
+                now = self.clock()
+                for send in sends:
+                    self.journal.post(_release(send, now))
+                return None
+            return await self._lane(mailbox, sends, generation.taken)
+        except Exception:
+            # Its claimed leads are due again when their lease runs out; nothing is lost.
+            log.exception("a mailbox's sends stopped")
+            return None
+        finally:
+            generation.lane_done()
 
     # --- claiming ---------------------------------------------------------------------------
 
@@ -445,15 +534,19 @@ class Dispatcher:
 
     # --- sending ----------------------------------------------------------------------------
 
-    async def _lane(self, mailbox: Mailbox, sends: list[Send]) -> None:
+    async def _lane(
+        self, mailbox: Mailbox, sends: list[Send], taken: Callable[[], None] | None = None
+    ) -> smtp.MailboxUnavailable | None:
         """One mailbox's sends, in order, over one session. The next message's mark is being
-        written while the current one goes, so the session seldom waits for a commit."""
+        written while the current one goes, so the session seldom waits for a commit. Returns
+        the failure that stopped the mailbox, if one did; ``taken`` is told of every send
+        taken from the queue."""
         queue = deque(sends)
         session: aiosmtplib.SMTP | None = None
         ahead: _Ready | None = None
         try:
             while queue or ahead is not None:
-                current, ahead = ahead or self._next_ready(queue), None
+                current, ahead = ahead or self._next_ready(queue, taken), None
                 if current is None:
                     continue
                 if session is None or not session.is_connected:
@@ -461,25 +554,31 @@ class Dispatcher:
                         session = await smtp.open_session(mailbox.config)
                     except smtp.MailboxUnavailable as exc:
                         await self._give_up(mailbox, [current], queue, exc)
-                        return
+                        return exc
                     if mailbox.failing:
                         self.journal.post(_mailbox_recovered(mailbox))
                         mailbox = replace(mailbox, failing=False, failures=0)
-                ahead = self._next_ready(queue)
+                ahead = self._next_ready(queue, taken)
                 try:
                     await self._deliver(session, current)
                 except smtp.MailboxUnavailable as exc:
                     await self._give_up(mailbox, [current, ahead], queue, exc)
-                    return
+                    return exc
         finally:
             if session is not None:
                 await smtp.close_session(session)
+        return None
 
-    def _next_ready(self, queue: deque[Send]) -> _Ready | None:
+    def _next_ready(
+        self, queue: deque[Send], taken: Callable[[], None] | None = None
+    ) -> _Ready | None:
         """The next send of the queue that is to go, its mark on its way; the ones before it
         that are not to go are settled."""
         while queue:
-            ready = self._prepare(queue.popleft())
+            send = queue.popleft()
+            if taken is not None:
+                taken()
+            ready = self._prepare(send)
             if ready is not None:
                 return ready
         return None
