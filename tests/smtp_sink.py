@@ -1,7 +1,8 @@
 """A real SMTP server for the sending tests: aiosmtpd on a free port, in a thread of its own.
 
 It keeps every message it accepted, parsed, and can be told to refuse an address (a 550 at
-RCPT TO, a bounce), to defer one (a 451), to require a login, or to take its time over DATA.
+RCPT TO, a bounce), to defer one (a 451), to refuse a sender (a 553 at MAIL FROM), to require
+a login, or to take its time over DATA.
 """
 
 from __future__ import annotations
@@ -61,6 +62,15 @@ class Received:
 @dataclass
 class _Handler:
     sink: SmtpSink
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address.lower() in self.sink.refuse_senders:
+            return "553 5.7.1 Sender address rejected"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -123,6 +133,7 @@ class SmtpSink:
     password: str | None = None
     refuse: set[str] = field(default_factory=set)
     defer: set[str] = field(default_factory=set)
+    refuse_senders: set[str] = field(default_factory=set)  # a 553 at MAIL FROM
     data_delay: float = 0.0
     messages: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)

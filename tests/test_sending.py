@@ -179,6 +179,26 @@ def test_a_mailbox_that_cannot_log_in_fails_and_its_leads_wait(quiet):
         sink.stop()
 
 
+def test_a_refused_sender_fails_the_mailbox_and_bounces_nobody(quiet, sink):
+    """A 553 to MAIL FROM is about the mailbox, not the recipient: the mailbox is marked failing
+    (stage "sender", the server's words kept), no lead is bounced or blocked, and they go out
+    once the mailbox works."""
+    sink.refuse_senders.add("sam@sender.example")
+    box = mailbox(quiet, sink)
+    campaign_id = campaign(quiet, [box], leads(2))
+    _run(quiet, MONDAY)
+    account = quiet.get(f"/email-accounts/{box}").json()
+    assert account["state"] == "FAILING"
+    assert "sender" in account["last_error"] and "Sender address rejected" in account["last_error"]
+    assert set(statuses(quiet, campaign_id).values()) == {"NOT_CONTACTED"}
+    assert quiet.get("/leads/block-list").json()["block_list"] == []
+    assert sink.received() == []
+    sink.refuse_senders.clear()
+    assert quiet.post("/email-accounts/save", json={**sink.mailbox(), "id": box}).status_code == 200
+    _run(quiet, later(MONDAY, minutes=1))
+    assert sorted(m.to for m in sink.received()) == ["lead0@example.com", "lead1@example.com"]
+
+
 def test_new_leads_go_to_a_working_mailbox(quiet, sink):
     broken = mailbox(quiet, sink, "broken@sender.example", smtp_port=1)
     working = mailbox(quiet, sink, "works@sender.example")
