@@ -596,3 +596,55 @@ def test_sends_claimed_ahead_when_the_dispatcher_stops_are_given_back(quiet, sin
     assert sent_today == 0
     assert tick(quiet.server, MONDAY) == 3
     assert sorted(m.to for m in sink.received()) == [f"lead{i}@example.com" for i in range(3)]
+
+
+def test_a_running_dispatcher_stops_claiming_for_a_mailbox_that_failed(quiet):
+    """A mailbox that cannot log in while ``run`` sends: its claims fail once and are recorded
+    once (the failure is committed before the next claim is made), no lead is bounced, and
+    the leads wait for the mailbox."""
+    import asyncio
+    import time
+
+    from openlead.sending.dispatcher import Dispatcher
+
+    sink = SmtpSink(user="sam@sender.example", password="right").start()
+    try:
+        box = mailbox(quiet, sink, password="wrong")
+        campaign_id = campaign(quiet, [box], leads(6), steps=[TWO_STEPS[0]])
+
+        class Counted(Dispatcher):
+            claims_that_found_work = 0
+
+            async def _claim_all(self, now):  # type: ignore[no-untyped-def]
+                lanes = await super()._claim_all(now)
+                self.claims_that_found_work += bool(lanes)
+                return lanes
+
+        async def run() -> Counted:
+            dispatcher, database = _dispatcher(
+                quiet, Counted, sender_batch=2, sender_interval_seconds=0.05
+            )
+            stopping = asyncio.Event()
+            running = asyncio.create_task(dispatcher.run(stopping))
+            await asyncio.sleep(1.0)
+            stopping.set()
+            await running
+            await database.dispose()
+            return dispatcher
+
+        started = time.monotonic()
+        dispatcher = asyncio.run(run())
+        # The failure was committed before the next claim, which then gave the mailbox nothing.
+        assert dispatcher.claims_that_found_work == 1
+        account = quiet.get(f"/email-accounts/{box}").json()
+        assert account["state"] == "FAILING" and "login" in account["last_error"]
+        (failures,) = query(
+            quiet.server.database_url, "SELECT failures FROM email_accounts WHERE id = :b", b=box
+        )[0]
+        assert failures == 1
+        assert set(statuses(quiet, campaign_id).values()) == {"NOT_CONTACTED"}
+        assert sink.received() == []
+        # Two sessions tried: the first claim's and, at most, one made before it had failed.
+        assert sink.connections <= 2, (sink.connections, time.monotonic() - started)
+    finally:
+        sink.stop()

@@ -652,7 +652,8 @@ class Dispatcher:
             if ready is not None and (mark := await ready.mark) is not None:
                 marked.append((ready.send, mark))
         waiting = [send for send, _ in marked] + list(queue)
-        self.journal.post(_mailbox_failed(mailbox, waiting, marked, exc, self.clock()))
+        # Committed before the lane ends, so that the next claim sees the mailbox failing.
+        await self.journal.run(_mailbox_failed(mailbox, waiting, marked, exc, self.clock()))
 
     def _tracking(self, send: Send) -> compose.Tracking:
         ref = EmailRef(send.account_id, send.campaign_id, send.lead_id, send.seq_number)
