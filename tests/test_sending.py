@@ -438,27 +438,12 @@ def test_a_send_refused_at_its_mark_leaves_the_lead_where_it_belongs(quiet, sink
     until its lease runs out); claimed, then paused: due again at once."""
     import asyncio
 
-    from openlead.config import Settings
-    from openlead.db.engine import create_database
-    from openlead.sending.dispatcher import Dispatcher
-    from tests.sending_support import vault_of
-
     box = mailbox(quiet, sink)
     campaign_id = campaign(quiet, [box], leads(2))
-
-    (account,) = {
-        row[0]
-        for row in query(
-            quiet.server.database_url,
-            "SELECT account_id FROM campaigns WHERE id = :c",
-            c=campaign_id,
-        )
-    }
+    account = _account_of(quiet, campaign_id)
 
     async def claim_then(change, claimed: int) -> None:  # type: ignore[no-untyped-def]
-        database = create_database(quiet.server.database_url, pool_size=2)
-        settings = Settings(database_url=quiet.server.database_url, smtp_timeout_seconds=10)
-        dispatcher = Dispatcher(database, vault_of(quiet.server), settings, lambda: MONDAY)
+        dispatcher, database = _dispatcher(quiet)
         try:
             sends = await dispatcher._claim(account, campaign_id, MONDAY)
             assert len(sends) == claimed
