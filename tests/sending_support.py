@@ -55,18 +55,26 @@ def vault_of(server: Server) -> Vault:
     return vault_for(server.log_path.parent)
 
 
+def dispatcher_at(
+    server: Server, now: datetime, kind: type[Dispatcher] = Dispatcher, **settings: Any
+) -> tuple[Dispatcher, Any]:
+    """A dispatcher (of ``kind``) on the server's database, its clock stopped at ``now``, and
+    that database (to dispose of). Call it inside the event loop that will run it."""
+    database = create_database(server.database_url, pool_size=2)
+    config = Settings(
+        database_url=server.database_url,
+        public_url=f"http://127.0.0.1:{server.port}",
+        smtp_timeout_seconds=10,
+        **settings,
+    )
+    return kind(database, vault_of(server), config, clock=lambda: now), database
+
+
 def tick(server: Server, now: datetime, **settings: Any) -> int:
     """One dispatcher tick at ``now`` against the server's database; the sends tried."""
 
     async def run() -> int:
-        database = create_database(server.database_url, pool_size=2)
-        config = Settings(
-            database_url=server.database_url,
-            public_url=f"http://127.0.0.1:{server.port}",
-            smtp_timeout_seconds=10,
-            **settings,
-        )
-        dispatcher = Dispatcher(database, vault_of(server), config, clock=lambda: now)
+        dispatcher, database = dispatcher_at(server, now, **settings)
         try:
             return await dispatcher.tick(now)
         finally:

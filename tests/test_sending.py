@@ -13,6 +13,7 @@ from tests.sending_support import (
     ALWAYS,
     TWO_STEPS,
     campaign,
+    dispatcher_at,
     events,
     later,
     lead_id,
@@ -480,17 +481,11 @@ def _account_of(api: Api, campaign_id: int) -> int:
     return rows[0][0]
 
 
-def _dispatcher(api: Api, cls: type | None = None, **settings):  # type: ignore[no-untyped-def]
+def _dispatcher(api: Api, kind: type | None = None, **settings):  # type: ignore[no-untyped-def]
     """A dispatcher on the server's database, its clock at MONDAY; (it, its database)."""
-    from openlead.config import Settings
-    from openlead.db.engine import create_database
     from openlead.sending.dispatcher import Dispatcher
-    from tests.sending_support import vault_of
 
-    database = create_database(api.server.database_url, pool_size=2)
-    config = Settings(database_url=api.server.database_url, smtp_timeout_seconds=10, **settings)
-    kind = cls or Dispatcher
-    return kind(database, vault_of(api.server), config, lambda: MONDAY), database
+    return dispatcher_at(api.server, MONDAY, kind or Dispatcher, **settings)
 
 
 def test_a_running_dispatcher_claims_again_while_its_last_sends_go(quiet, sink):
