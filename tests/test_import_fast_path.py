@@ -23,8 +23,9 @@ from openlead.campaigns import service as campaigns
 from openlead.db.engine import create_database
 from openlead.db.migrate import upgrade
 from openlead.leads import repository
+from openlead.leads import service as leads
 from openlead.leads.importer import Candidate
-from openlead.leads.schemas import ImportRequest, LeadIn
+from openlead.leads.schemas import ImportBody, ImportRequest, ImportResult, LeadIn
 from tests.support import create_account, query
 
 _PLAIN = TypeAdapter(ImportRequest)
@@ -109,6 +110,64 @@ def test_fast_parse_agrees_with_the_plain_parse(body: dict) -> None:
         assert fast.model_dump() == plain.model_dump()
 
 
+@settings(max_examples=300, deadline=None)
+@given(_bodies)
+def test_the_addresses_read_ahead_are_the_validated_ones(body: dict) -> None:
+    """What the lookups start on (read before validation) is what the import then plans on,
+    or nothing, when the body is not shaped like an import."""
+    raw = json.dumps(body).encode()
+    ahead = ImportBody(raw).addresses()
+    validated = _fast(raw)
+    if ahead is not None and validated is not None:
+        assert ahead == [lead.email for lead in validated.lead_list]
+
+
+@pytest.mark.parametrize("body", TRICKY_BODIES)
+def test_tricky_bodies_read_ahead_as_validated(body: bytes) -> None:
+    ahead = ImportBody(body).addresses()
+    validated = _fast(body)
+    if ahead is not None and validated is not None:
+        assert ahead == [lead.email for lead in validated.lead_list]
+
+
+class _MisreadBody(ImportBody):
+    """A body whose early reading of the addresses disagrees with its validation."""
+
+    def addresses(self) -> list[str | None] | None:
+        return ["other@misread.example"]
+
+
+def test_an_import_plans_on_the_validated_addresses_when_the_early_reading_differs(
+    database_url: str,
+) -> None:
+    upgrade(database_url)
+    create_account(database_url)
+    account_id = query(database_url, "SELECT MAX(id) FROM accounts")[0][0]
+    raw = json.dumps(
+        {"lead_list": [{"email": "kept@misread.example"}, {"email": "kept@misread.example"}]}
+    ).encode()
+
+    async def run() -> tuple[int, ImportResult]:
+        database = create_database(database_url, pool_size=1)
+        try:
+            async with database.write() as conn:
+                campaign = (await campaigns.create(conn, account_id, "misread")).id
+                result = await leads.import_leads(conn, account_id, campaign, _MisreadBody(raw))
+        finally:
+            await database.dispose()
+        return campaign, result
+
+    campaign, result = asyncio.run(run())
+    assert (result.added_count, result.duplicate_count) == (1, 1)
+    stored = query(
+        database_url,
+        "SELECT l.email FROM leads AS l JOIN campaign_leads AS cl ON cl.lead_id = l.id "
+        "WHERE cl.campaign_id = :c",
+        c=campaign,
+    )
+    assert stored == [("kept@misread.example",)]
+
+
 def test_openapi_still_documents_the_import_body(server) -> None:
     import httpx
 
@@ -119,8 +178,10 @@ def test_openapi_still_documents_the_import_body(server) -> None:
     assert "ImportRequest" in spec["components"]["schemas"]
 
 
-def _candidate(position: int, email: str, **fields: object) -> Candidate:
-    return Candidate(position, email, LeadIn(email=email, **fields))
+def _batch(*leads: dict[str, object]) -> tuple[list[Candidate], list[LeadIn]]:
+    """Leads of a request and each one's candidate, at its position."""
+    given = [LeadIn(**lead) for lead in leads]
+    return [Candidate(i, str(lead.email), str(lead.email)) for i, lead in enumerate(given)], given
 
 
 def test_lead_writes_keep_order_merge_rule_and_event_shape(database_url: str) -> None:
@@ -137,10 +198,11 @@ def test_lead_writes_keep_order_merge_rule_and_event_shape(database_url: str) ->
                 first = await repository.upsert_leads(
                     conn,
                     account_id,
-                    [
-                        _candidate(0, "zed@fast.example", first_name="Zed", custom_fields={"a": 1}),
-                        _candidate(1, "amy@fast.example", last_name="Old", website="w"),
-                    ],
+                    *_batch(
+                        {"email": "zed@fast.example", "first_name": "Zed",
+                         "custom_fields": {"a": 1}},
+                        {"email": "amy@fast.example", "last_name": "Old", "website": "w"},
+                    ),
                     now,
                 )
             async with database.write() as conn:
@@ -148,18 +210,18 @@ def test_lead_writes_keep_order_merge_rule_and_event_shape(database_url: str) ->
                 second = await repository.upsert_leads(
                     conn,
                     account_id,
-                    [
-                        _candidate(0, "amy@fast.example", last_name="New"),
-                        _candidate(1, "bob@fast.example"),
-                        _candidate(2, "zed@fast.example", custom_fields={"b": "x", "a": None}),
-                    ],
+                    *_batch(
+                        {"email": "amy@fast.example", "last_name": "New"},
+                        {"email": "bob@fast.example"},
+                        {"email": "zed@fast.example", "custom_fields": {"b": "x", "a": None}},
+                    ),
                     now,
                 )
                 await repository.add_leads(
                     conn,
                     account_id,
                     campaign,
-                    [_candidate(0, "cy@fast.example", custom_fields={"n": 2.5})],
+                    *_batch({"email": "cy@fast.example", "custom_fields": {"n": 2.5}}),
                     "NOT_CONTACTED",
                     True,
                     False,

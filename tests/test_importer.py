@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from openlead.leads.importer import Known, SkipReason, plan, screen
-from openlead.leads.schemas import ImportSettings, LeadIn
+from openlead.leads.schemas import ImportSettings
 
 
-def _leads(*emails: str | None) -> list[LeadIn]:
-    return [LeadIn(email=e) for e in emails]
+def _leads(*emails: str | None) -> list[str | None]:
+    return list(emails)
 
 
 def test_screen_invalid_then_duplicates_in_order():

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.routing import APIRoute
-from pydantic import ValidationError
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,11 +14,13 @@ from openlead.clock import iso
 from openlead.leads import service
 from openlead.leads.schemas import (
     PROFILE_FIELDS,
+    ImportBody,
     ImportRequest,
     ImportResult,
     Lead,
     LeadCampaign,
     LeadProfile,
+    SentImportRequest,
 )
 from openlead.web.deps import AccountId, ReadConn, WriteConn
 from openlead.web.ids import ObjectId
@@ -29,21 +30,16 @@ router = APIRouter(tags=["leads"])
 
 
 class _ImportBody(Request):
-    """An import body read by pydantic's own JSON parser straight into ``ImportRequest``.
+    """An import body handed to the endpoint as sent, for the service to validate while the
+    database looks its addresses up (``schemas.ImportBody``).
 
-    FastAPI decodes a JSON body with the standard library, then validates the Python objects;
-    for 400 leads that is a few milliseconds more than validating the bytes directly. FastAPI
-    asks ``json()`` only for a non-empty body sent as JSON, and then hands the result to the
-    same validation, which takes an ``ImportRequest`` as it is. When the fast parse fails, the
-    body is decoded as FastAPI always did, so a bad body gets the very same error answer.
+    FastAPI asks ``json()`` only for a non-empty body sent as JSON, and takes the
+    ``ImportRequest`` it returns as it is; the OpenAPI schema still names ``ImportRequest``.
     """
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            try:
-                self._json = ImportRequest.model_validate_json(await self.body())
-            except ValidationError:
-                return await super().json()
+            self._json = SentImportRequest.holding(await self.body())
         return self._json
 
 
@@ -60,7 +56,8 @@ class _ImportRoute(APIRoute):
 async def import_leads(
     campaign_id: ObjectId, body: ImportRequest, account_id: AccountId, conn: WriteConn
 ) -> ImportResult:
-    return await service.import_leads(conn, account_id, campaign_id, body)
+    sent = body.body if isinstance(body, SentImportRequest) else ImportBody.of(body)
+    return await service.import_leads(conn, account_id, campaign_id, sent)
 
 
 router.add_api_route(

@@ -1,18 +1,20 @@
-"""The import planner (pure: no I/O): a lead list in, adds and skips out.
+"""The import planner (pure: no I/O): a request's addresses in, adds and skips out.
 
 Checks run in the contract's order and the first that applies is the lead's one reason.
-The first two need nothing but the request; the other four need what the database knows,
-which the service looks up once for the whole batch and hands over as ``Known``.
+The first two need nothing but the addresses as sent; the other four need what the database
+knows, which the service looks up once for the whole batch and hands over as ``Known``. Only
+addresses are planned on: an add is a position in the request, whose lead the writer reads.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from openlead.addresses import normalise_email
-from openlead.leads.schemas import ImportResult, ImportSettings, LeadIn, SkippedLead
+from openlead.leads.schemas import ImportResult, ImportSettings, SkippedLead
 
 
 class SkipReason(StrEnum):
@@ -24,14 +26,14 @@ class SkipReason(StrEnum):
     IN_OTHER_CAMPAIGN = "Exists in another campaign"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Candidate:
     position: int
     email: str
-    lead: LeadIn
+    given_email: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Skip:
     position: int
     given_email: str | None
@@ -85,19 +87,19 @@ class ImportPlan:
         )
 
 
-def screen(lead_list: list[LeadIn]) -> Screened:
-    """Checks 1 and 2: a valid address, not seen earlier in this request."""
+def screen(addresses: Sequence[str | None]) -> Screened:
+    """Checks 1 and 2, over each lead's address as sent: valid, not seen earlier in it."""
     screened = Screened()
     seen: set[str] = set()
-    for position, lead in enumerate(lead_list):
-        email = normalise_email(lead.email)
-        if email is None:
-            screened.skips.append(Skip(position, lead.email, SkipReason.INVALID_EMAIL))
+    for position, given in enumerate(addresses):
+        email = normalise_email(given)
+        if email is None or given is None:
+            screened.skips.append(Skip(position, given, SkipReason.INVALID_EMAIL))
         elif email in seen:
-            screened.skips.append(Skip(position, lead.email, SkipReason.DUPLICATE_IN_REQUEST))
+            screened.skips.append(Skip(position, given, SkipReason.DUPLICATE_IN_REQUEST))
         else:
             seen.add(email)
-            screened.candidates.append(Candidate(position, email, lead))
+            screened.candidates.append(Candidate(position, email, given))
     return screened
 
 
@@ -122,6 +124,6 @@ def plan(screened: Screened, known: Known, settings: ImportSettings, total: int)
         if reason is None:
             adds.append(candidate)
         else:
-            skips.append(Skip(candidate.position, candidate.lead.email, reason))
+            skips.append(Skip(candidate.position, candidate.given_email, reason))
     skips.sort(key=lambda skip: skip.position)
     return ImportPlan(total=total, adds=adds, skips=skips)

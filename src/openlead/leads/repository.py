@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
@@ -16,10 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openlead.addresses import domain_of
 from openlead.db.dialect import is_postgres
+from openlead.db.driver import fetch_rows
 from openlead.db.jsoncodec import dumps
 from openlead.db.tables import campaign_leads, leads
 from openlead.leads.importer import Candidate
-from openlead.leads.schemas import PROFILE_FIELDS
+from openlead.leads.schemas import PROFILE_FIELDS, LeadIn
 from openlead.suppression.repository import DOMAIN, EMAIL
 
 # Imports of one account are serialised on PostgreSQL (SQLite has one writer anyway), so
@@ -178,22 +179,25 @@ SELECT {_UNSUBSCRIBED}, hit.email FROM given CROSS JOIN LATERAL (
 async def import_checks(
     conn: AsyncConnection, account_id: int, campaign_id: int, emails: list[str]
 ) -> ImportChecks | None:
-    """What the database knows about these addresses; None when the campaign does not exist."""
+    """What the database knows about these addresses; None when the campaign does not exist.
+
+    The statement goes to the driver (``db.driver``): one round trip, or one hand-off to
+    SQLite's thread that runs and fetches it whole, so that it can run beside the body's
+    validation (``db.overlap``).
+    """
     if is_postgres(conn):
         domains = [domain_of(email) for email in emails]
-        result = await conn.exec_driver_sql(
-            _IMPORT_CHECKS_POSTGRES, (account_id, campaign_id, emails, domains)
-        )
+        parameters: tuple[Any, ...] = (account_id, campaign_id, emails, domains)
+        rows = await fetch_rows(conn, _IMPORT_CHECKS_POSTGRES, parameters)
     else:
-        result = await conn.exec_driver_sql(
-            _IMPORT_CHECKS_SQLITE, (account_id, campaign_id, dumps(emails))
-        )
+        parameters = (account_id, campaign_id, dumps(emails))
+        rows = await fetch_rows(conn, _IMPORT_CHECKS_SQLITE, parameters)
     campaign_exists = False
     found: dict[int, set[str]] = {
         what: set()
         for what in (_IN_CAMPAIGN, _IN_OTHER, _BLOCKED_ADDRESS, _BLOCKED_DOMAIN, _UNSUBSCRIBED)
     }
-    for what, value in result.all():
+    for what, value in rows:
         if what == 0:
             campaign_exists = True
         elif what <= _IN_CAMPAIGN | _IN_OTHER:
@@ -271,19 +275,22 @@ SELECT $1, id, $4, $8, $9::jsonb, $2 FROM added
 _profile_of = attrgetter(*PROFILE_FIELDS)
 
 
-def _lead_values(candidates: list[Candidate]) -> list[tuple[Any, ...]]:
-    """Each candidate as (address, domain, *profile fields, custom fields without nulls)."""
-    return [
-        (
-            c.email,
-            domain_of(c.email),
-            *_profile_of(c.lead),
-            {k: v for k, v in c.lead.custom_fields.items() if v is not None}
-            if c.lead.custom_fields
-            else {},
+def _lead_values(candidates: list[Candidate], given: Sequence[LeadIn]) -> list[tuple[Any, ...]]:
+    """Each candidate as (address, domain, *profile fields, custom fields without nulls), its
+    fields read from the lead at its position in the request."""
+    values = []
+    for c in candidates:
+        lead = given[c.position]
+        custom = lead.custom_fields
+        values.append(
+            (
+                c.email,
+                domain_of(c.email),
+                *_profile_of(lead),
+                {k: v for k, v in custom.items() if v is not None} if custom else {},
+            )
         )
-        for c in candidates
-    ]
+    return values
 
 
 def _timestamp(conn: AsyncConnection, moment: datetime) -> Any:
@@ -300,7 +307,11 @@ _sqlite_timestamp = leads.c.created_at.type.dialect_impl(_sqlite_dialect).bind_p
 
 
 async def upsert_leads(
-    conn: AsyncConnection, account_id: int, candidates: list[Candidate], now: datetime
+    conn: AsyncConnection,
+    account_id: int,
+    candidates: list[Candidate],
+    given: Sequence[LeadIn],
+    now: datetime,
 ) -> list[int]:
     """Create new leads and merge the given fields into existing ones; return their ids.
 
@@ -309,7 +320,7 @@ async def upsert_leads(
     """
     if not candidates:
         return []
-    values = _lead_values(candidates)
+    values = _lead_values(candidates, given)
     stamp = _timestamp(conn, now)
     if is_postgres(conn):
         result = await conn.exec_driver_sql(_UPSERT_POSTGRES, (account_id, stamp, dumps(values)))
@@ -330,6 +341,7 @@ async def add_leads(
     account_id: int,
     campaign_id: int,
     candidates: list[Candidate],
+    given: Sequence[LeadIn],
     status: str,
     ignore_block_list: bool,
     ignore_unsubscribe_list: bool,
@@ -344,7 +356,7 @@ async def add_leads(
     if not candidates:
         return
     if not is_postgres(conn):
-        lead_ids = await upsert_leads(conn, account_id, candidates, now)
+        lead_ids = await upsert_leads(conn, account_id, candidates, given, now)
         await add_to_campaign(
             conn,
             account_id,
@@ -362,7 +374,7 @@ async def add_leads(
         (
             account_id,
             now,
-            dumps(_lead_values(candidates)),
+            dumps(_lead_values(candidates, given)),
             campaign_id,
             str(status),
             ignore_block_list,
