@@ -222,6 +222,7 @@ def test_lead_writes_keep_order_merge_rule_and_event_shape(database_url: str) ->
                     account_id,
                     campaign,
                     *_batch({"email": "cy@fast.example", "custom_fields": {"n": 2.5}}),
+                    frozenset(),
                     "NOT_CONTACTED",
                     True,
                     False,
@@ -270,3 +271,61 @@ def test_lead_writes_keep_order_merge_rule_and_event_shape(database_url: str) ->
     )
     # What SQLAlchemy's JSON type always stored for "no data": the JSON null, not SQL NULL.
     assert (event_type, data) == ("LEAD_ADDED", "null")
+
+
+def test_known_and_new_leads_added_together_keep_the_request_order(database_url: str) -> None:
+    """On PostgreSQL new leads are inserted and known ones merged by two statements in one:
+    the events still follow the request, and a known lead stays one row, merged."""
+    upgrade(database_url)
+    create_account(database_url)
+    account_id = query(database_url, "SELECT MAX(id) FROM accounts")[0][0]
+    now = datetime.now(UTC)
+
+    async def add(conn, campaign: int, known: frozenset[str], *leads: dict) -> None:  # type: ignore[no-untyped-def]
+        await repository.add_leads(
+            conn, account_id, campaign, *_batch(*leads), known, "NOT_CONTACTED", False, False,
+            "LEAD_ADDED", now,
+        )
+
+    async def run() -> int:
+        database = create_database(database_url, pool_size=1)
+        try:
+            async with database.write() as conn:
+                first = (await campaigns.create(conn, account_id, "mix first")).id
+                await add(conn, first, frozenset(),
+                          {"email": "old@mix.example", "first_name": "Old",
+                           "custom_fields": {"a": 1}})
+            async with database.write() as conn:
+                second = (await campaigns.create(conn, account_id, "mix second")).id
+                await add(
+                    conn, second, frozenset({"old@mix.example"}),
+                    {"email": "new1@mix.example"},
+                    {"email": "old@mix.example", "last_name": "L", "custom_fields": {"b": 2}},
+                    {"email": "new2@mix.example"},
+                )
+        finally:
+            await database.dispose()
+        return second
+
+    second = asyncio.run(run())
+    in_order = ["new1@mix.example", "old@mix.example", "new2@mix.example"]
+    events = query(
+        database_url,
+        "SELECT l.email FROM lead_events AS e JOIN leads AS l ON l.id = e.lead_id "
+        "WHERE e.campaign_id = :c ORDER BY e.id",
+        c=second,
+    )
+    assert [email for (email,) in events] == in_order
+    members = query(
+        database_url,
+        "SELECT l.email FROM campaign_leads AS m JOIN leads AS l ON l.id = m.lead_id "
+        "WHERE m.campaign_id = :c",
+        c=second,
+    )
+    assert sorted(email for (email,) in members) == sorted(in_order)
+    ((first_name, last_name, custom),) = query(
+        database_url,
+        "SELECT first_name, last_name, custom_fields FROM leads WHERE email = 'old@mix.example'",
+    )
+    custom = json.loads(custom) if isinstance(custom, str) else custom
+    assert (first_name, last_name, custom) == ("Old", "L", {"a": 1, "b": 2})

@@ -70,6 +70,9 @@ class ImportChecks:
     blocked_addresses: frozenset[str]
     blocked_domains: frozenset[str]
     unsubscribed: frozenset[str]
+    # Every address that is a lead already, in a campaign or not; None where not looked up
+    # (SQLite, whose write is an upsert).
+    known_leads: frozenset[str] | None
 
 
 # Everything an import must know before it writes, in one statement (one round trip, one
@@ -78,8 +81,9 @@ class ImportChecks:
 # unsubscribe list (the same lookups as ``suppression.repository``'s). Each row is
 # (what, value): what 0 is the campaign (value null); 1, 2 and 3 an existing lead in this
 # campaign, in another, or in both; 4 a blocked address, 5 a blocked domain, 6 an
-# unsubscribed address.
-_IN_CAMPAIGN, _IN_OTHER = 1, 2
+# unsubscribed address. PostgreSQL reports every existing lead, 8 added to its 0 to 3, so
+# that the write can insert the new ones plainly (``_ADD_LEADS_POSTGRES``).
+_IN_CAMPAIGN, _IN_OTHER, _KNOWN_LEAD = 1, 2, 8
 _BLOCKED_ADDRESS, _BLOCKED_DOMAIN, _UNSUBSCRIBED = 4, 5, 6
 
 # Each statement is spelled for its database so that the plan is right even before the
@@ -157,7 +161,7 @@ WITH campaign AS (
 )
 SELECT 0, NULL FROM campaign
 UNION ALL
-SELECT here::integer + 2 * other::integer, email FROM known WHERE here OR other
+SELECT {_KNOWN_LEAD} + here::integer + 2 * other::integer, email FROM known
 UNION ALL
 SELECT {_BLOCKED_ADDRESS}, hit.value FROM given CROSS JOIN LATERAL (
     SELECT value FROM block_list
@@ -195,18 +199,19 @@ async def import_checks(
     campaign_exists = False
     found: dict[int, set[str]] = {
         what: set()
-        for what in (_IN_CAMPAIGN, _IN_OTHER, _BLOCKED_ADDRESS, _BLOCKED_DOMAIN, _UNSUBSCRIBED)
+        for what in (
+            _IN_CAMPAIGN, _IN_OTHER, _KNOWN_LEAD, _BLOCKED_ADDRESS, _BLOCKED_DOMAIN, _UNSUBSCRIBED
+        )
     }
     for what, value in rows:
         if what == 0:
             campaign_exists = True
-        elif what <= _IN_CAMPAIGN | _IN_OTHER:
-            if what & _IN_CAMPAIGN:
-                found[_IN_CAMPAIGN].add(value)
-            if what & _IN_OTHER:
-                found[_IN_OTHER].add(value)
-        else:
+        elif what in (_BLOCKED_ADDRESS, _BLOCKED_DOMAIN, _UNSUBSCRIBED):
             found[what].add(value)
+        else:
+            for flag in (_IN_CAMPAIGN, _IN_OTHER, _KNOWN_LEAD):
+                if what & flag:
+                    found[flag].add(value)
     if not campaign_exists:
         return None
     return ImportChecks(
@@ -215,6 +220,7 @@ async def import_checks(
         blocked_addresses=frozenset(found[_BLOCKED_ADDRESS]),
         blocked_domains=frozenset(found[_BLOCKED_DOMAIN]),
         unsubscribed=frozenset(found[_UNSUBSCRIBED]),
+        known_leads=frozenset(found[_KNOWN_LEAD]) if is_postgres(conn) else None,
     )
 
 
@@ -261,9 +267,33 @@ given AS (
 )"""
 _UPSERT_POSTGRES = f"WITH {_GIVEN_POSTGRES} SELECT email, id FROM added"
 # PostgreSQL adds a batch in one statement: the leads, their memberships and their events,
-# the new ids passed on inside the server and kept in the order of the batch.
+# the new ids passed on inside the server and kept in the order of the batch. Each item says
+# whether its address is a lead already (the lookups found it, under the account's import
+# lock, and leads are created only by imports): new ones are inserted plainly, a tenth
+# cheaper than the upsert's speculative insertion, and known ones merged by an UPDATE.
+_MERGE_GIVEN = ", ".join(f"{f} = COALESCE(given.{f}, leads.{f})" for f in PROFILE_FIELDS)
 _ADD_LEADS_POSTGRES = f"""
-WITH {_GIVEN_POSTGRES}, memberships AS (
+WITH given AS (
+    SELECT {", ".join(f"item ->> {i} AS {name}" for i, name in enumerate(_TEXT_ITEMS))},
+           item -> {len(_TEXT_ITEMS)} AS custom_fields,
+           (item -> {len(_TEXT_ITEMS) + 1})::boolean AS known, position
+    FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS batch (item, position)
+), inserted AS (
+    INSERT INTO leads ({_LEAD_COLUMNS})
+    SELECT $1, email, email_domain, {_PROFILE}, custom_fields, $2, $2
+    FROM given WHERE NOT known ORDER BY position
+    RETURNING id, email
+), merged AS (
+    UPDATE leads SET {_MERGE_GIVEN}, custom_fields = leads.custom_fields || given.custom_fields,
+        updated_at = $2
+    FROM given
+    WHERE given.known AND leads.account_id = $1 AND leads.email_domain = given.email_domain
+      AND leads.email = given.email
+    RETURNING leads.id, leads.email
+), added AS (
+    SELECT lead.id FROM (SELECT * FROM inserted UNION ALL SELECT * FROM merged) AS lead
+    JOIN given USING (email) ORDER BY given.position
+), memberships AS (
     INSERT INTO campaign_leads (account_id, campaign_id, lead_id, status, ignore_block_list,
                                 ignore_unsubscribe_list, created_at, updated_at)
     SELECT $1, $4, id, $5, $6, $7, $2, $2 FROM added
@@ -275,21 +305,25 @@ SELECT $1, id, $4, $8, $9::jsonb, $2 FROM added
 _profile_of = attrgetter(*PROFILE_FIELDS)
 
 
-def _lead_values(candidates: list[Candidate], given: Sequence[LeadIn]) -> list[tuple[Any, ...]]:
+def _lead_values(
+    candidates: list[Candidate],
+    given: Sequence[LeadIn],
+    known_leads: frozenset[str] | None = None,
+) -> list[tuple[Any, ...]]:
     """Each candidate as (address, domain, *profile fields, custom fields without nulls), its
-    fields read from the lead at its position in the request."""
+    fields read from the lead at its position in the request; with ``known_leads``, then
+    whether the address is a lead already."""
     values = []
     for c in candidates:
         lead = given[c.position]
         custom = lead.custom_fields
-        values.append(
-            (
-                c.email,
-                domain_of(c.email),
-                *_profile_of(lead),
-                {k: v for k, v in custom.items() if v is not None} if custom else {},
-            )
+        value = (
+            c.email,
+            domain_of(c.email),
+            *_profile_of(lead),
+            {k: v for k, v in custom.items() if v is not None} if custom else {},
         )
+        values.append(value if known_leads is None else (*value, c.email in known_leads))
     return values
 
 
@@ -342,6 +376,7 @@ async def add_leads(
     campaign_id: int,
     candidates: list[Candidate],
     given: Sequence[LeadIn],
+    known_leads: frozenset[str] | None,
     status: str,
     ignore_block_list: bool,
     ignore_unsubscribe_list: bool,
@@ -351,7 +386,8 @@ async def add_leads(
     """Upsert the leads, add them to the campaign and record an event for each.
 
     The same as ``upsert_leads``, ``add_to_campaign`` and ``record_events`` in turn, which is
-    what SQLite does; PostgreSQL does it in one statement.
+    what SQLite does; PostgreSQL does it in one statement, and needs ``known_leads``, the
+    candidates that are leads already (``ImportChecks.known_leads``).
     """
     if not candidates:
         return
@@ -369,12 +405,14 @@ async def add_leads(
         )
         await record_events(conn, account_id, campaign_id, lead_ids, event_type, now)
         return
+    if known_leads is None:
+        raise TypeError("on PostgreSQL add_leads needs the candidates that are leads already")
     await conn.exec_driver_sql(
         _ADD_LEADS_POSTGRES,
         (
             account_id,
             now,
-            dumps(_lead_values(candidates, given)),
+            dumps(_lead_values(candidates, given, known_leads)),
             campaign_id,
             str(status),
             ignore_block_list,

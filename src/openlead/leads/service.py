@@ -70,6 +70,7 @@ async def import_leads(
             campaign_id,
             plan.adds,
             request.lead_list,
+            checks.known_leads,
             LeadStatus.NOT_CONTACTED,
             settings.ignore_global_block_list,
             settings.ignore_unsubscribe_list,
