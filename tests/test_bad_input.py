@@ -772,6 +772,10 @@ def test_authentication_comes_before_validation(server: Server, api: Api) -> Non
         assert_error(response, 401, "invalid_api_key")
         response = http.post(path, content=b"{}", headers={"content-type": "text/plain"})
         assert_error(response, 401, "missing_api_key")
+        # The other half of the rule: a body that does not parse is answered first.
+        for broken in (b'{"lead_list": [', b'{"lead_list": [{"email": "\xff@x.com"}]}'):
+            response = http.post(path, content=broken, headers={"content-type": "application/json"})
+            assert_error(response, 400, "malformed_json")
 
 
 # --- tenant isolation -------------------------------------------------------------------------

@@ -116,7 +116,7 @@ def test_the_addresses_read_ahead_are_the_validated_ones(body: dict) -> None:
     """What the lookups start on (read before validation) is what the import then plans on,
     or nothing, when the body is not shaped like an import."""
     raw = json.dumps(body).encode()
-    ahead = ImportBody(raw).addresses()
+    ahead = ImportBody.read(raw, validate=False).addresses()
     validated = _fast(raw)
     if ahead is not None and validated is not None:
         assert ahead == [lead.email for lead in validated.lead_list]
@@ -124,7 +124,11 @@ def test_the_addresses_read_ahead_are_the_validated_ones(body: dict) -> None:
 
 @pytest.mark.parametrize("body", TRICKY_BODIES)
 def test_tricky_bodies_read_ahead_as_validated(body: bytes) -> None:
-    ahead = ImportBody(body).addresses()
+    try:
+        ahead = ImportBody.read(body, validate=False).addresses()
+    except ValueError:  # FastAPI's own reading refuses it too, before the endpoint
+        assert _plain(body) is None
+        return
     validated = _fast(body)
     if ahead is not None and validated is not None:
         assert ahead == [lead.email for lead in validated.lead_list]

@@ -14,23 +14,19 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from openlead.db.dialect import is_postgres
-
 T = TypeVar("T")
 
 
-def runs_beside_python(conn: AsyncConnection) -> bool:
-    """Whether a statement on this connection makes progress while Python holds the
-    interpreter.
+def runs_beside_python(dialect: str) -> bool:
+    """Whether a statement on this kind of database (SQLAlchemy's dialect name) makes progress
+    while Python holds the interpreter.
 
     PostgreSQL's does: it runs in the server. SQLite's runs in aiosqlite's thread, which takes
     the interpreter lock back between rows; a long call such as pydantic's validation keeps it
     for up to the switch interval (5 ms) each time, so beside one the statement stalls and
     ends later than it would alone (an import was 3% slower, servers side by side).
     """
-    return is_postgres(conn)
+    return dialect == "postgresql"
 
 
 @asynccontextmanager

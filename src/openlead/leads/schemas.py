@@ -137,26 +137,42 @@ class ImportBody:
     FastAPI's very answer, and one it would take is taken (tests/test_import_fast_path.py).
     """
 
-    __slots__ = ("_request", "raw")
+    __slots__ = ("_parsed", "_request", "raw")
 
-    def __init__(self, raw: bytes, request: ImportRequest | None = None) -> None:
+    def __init__(
+        self, raw: bytes, parsed: Any = None, request: ImportRequest | None = None
+    ) -> None:
         self.raw = raw
+        self._parsed = parsed
         self._request = request
 
     @classmethod
     def of(cls, request: ImportRequest) -> ImportBody:
         """A request already validated (callers inside the process)."""
-        return cls(b"", request)
+        return cls(b"", request=request)
+
+    @classmethod
+    def read(cls, raw: bytes, validate: bool) -> ImportBody:
+        """The body as sent, parsed, and validated now if ``validate``; a body that does not
+        parse raises here what ``Request.json()`` raises, for FastAPI to answer before the key
+        is checked (docs/decisions.md, "Bad input")."""
+        if validate:
+            try:
+                return cls(raw, request=ImportRequest.model_validate_json(raw))
+            except ValidationError:
+                return cls(raw, parsed=json.loads(raw))
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            parsed = json.loads(raw)  # what orjson refuses and the standard library reads
+        return cls(raw, parsed=parsed)
 
     def addresses(self) -> list[str | None] | None:
         """Each lead's address as sent, nothing else checked; None when the body is not shaped
         like an import request, which its validation will then say."""
         if self._request is not None:
             return [lead.email for lead in self._request.lead_list]
-        try:
-            parsed = orjson.loads(self.raw)
-        except orjson.JSONDecodeError:
-            return None
+        parsed = self._parsed
         lead_list = parsed.get("lead_list") if isinstance(parsed, dict) else None
         if not isinstance(lead_list, list) or len(lead_list) > MAX_LEADS_PER_REQUEST:
             return None
@@ -214,9 +230,9 @@ class SentImportRequest(ImportRequest):
     _body: ImportBody = PrivateAttr()
 
     @classmethod
-    def holding(cls, raw: bytes) -> SentImportRequest:
+    def holding(cls, body: ImportBody) -> SentImportRequest:
         sent = cls.model_construct(lead_list=[])
-        sent._body = ImportBody(raw)
+        sent._body = body
         return sent
 
     @property

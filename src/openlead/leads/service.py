@@ -38,7 +38,7 @@ async def import_leads(
         body = ImportBody.of(body)
     await repository.lock_for_import(conn, account_id)
     # Read ahead of validation only where the lookups can run beside it (db.overlap).
-    addresses = body.addresses() if runs_beside_python(conn) else None
+    addresses = body.addresses() if runs_beside_python(conn.dialect.name) else None
     if addresses is None:
         addresses = _addresses_of(body.request())
     screened = importer.screen(addresses)
