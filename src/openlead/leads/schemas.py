@@ -106,9 +106,13 @@ class LeadProfile(BaseModel):
 PROFILE_FIELDS = tuple(f for f in LeadProfile.model_fields if f != "custom_fields")
 
 
+# Longer than any address can be, so refused whole; not read ahead of validation either.
+MAX_GIVEN_EMAIL = 1000
+
+
 class LeadIn(LeadProfile):
     # Not constrained beyond length: a missing or malformed address is a skip reason, not a 400.
-    email: line(1000) | None = None
+    email: line(MAX_GIVEN_EMAIL) | None = None
 
 
 class ImportSettings(BaseModel):
@@ -169,7 +173,9 @@ class ImportBody:
 
     def addresses(self) -> list[str | None] | None:
         """Each lead's address as sent, nothing else checked; None when the body is not shaped
-        like an import request, which its validation will then say."""
+        like an import request, which its validation will then say. An address too long for
+        the schema is not screened (that could take a second a megabyte): the body is
+        validated first, and refused."""
         if self._request is not None:
             return [lead.email for lead in self._request.lead_list]
         parsed = self._parsed
@@ -179,7 +185,7 @@ class ImportBody:
         addresses: list[str | None] = []
         for lead in lead_list:
             email = lead.get("email") if isinstance(lead, dict) else 0
-            if email is not None and not isinstance(email, str):
+            if email is not None and (not isinstance(email, str) or len(email) > MAX_GIVEN_EMAIL):
                 return None
             addresses.append(email)
         return addresses
