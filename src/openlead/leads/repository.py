@@ -189,7 +189,8 @@ async def import_checks(
     SQLite's thread that runs and fetches it whole, so that it can run beside the body's
     validation (``db.overlap``).
     """
-    if is_postgres(conn):
+    postgres = is_postgres(conn)
+    if postgres:
         domains = [domain_of(email) for email in emails]
         parameters: tuple[Any, ...] = (account_id, campaign_id, emails, domains)
         rows = await fetch_rows(conn, _IMPORT_CHECKS_POSTGRES, parameters)
@@ -220,7 +221,7 @@ async def import_checks(
         blocked_addresses=frozenset(found[_BLOCKED_ADDRESS]),
         blocked_domains=frozenset(found[_BLOCKED_DOMAIN]),
         unsubscribed=frozenset(found[_UNSUBSCRIBED]),
-        known_leads=frozenset(found[_KNOWN_LEAD]) if is_postgres(conn) else None,
+        known_leads=frozenset(found[_KNOWN_LEAD]) if postgres else None,
     )
 
 
@@ -229,8 +230,15 @@ _PROFILE = ", ".join(PROFILE_FIELDS)
 _LEAD_COLUMNS = (
     f"account_id, email, email_domain, {_PROFILE}, custom_fields, created_at, updated_at"
 )
-# Given values win and absent ones are kept; custom fields merge key by key.
-_MERGE = ", ".join(f"{f} = COALESCE(excluded.{f}, leads.{f})" for f in PROFILE_FIELDS)
+
+
+def _merge_from(source: str) -> str:
+    """The profile columns set from ``source``'s row: given values win, absent ones are kept
+    (custom fields, merged key by key, are each statement's own)."""
+    return ", ".join(f"{f} = COALESCE({source}.{f}, leads.{f})" for f in PROFILE_FIELDS)
+
+
+_MERGE = _merge_from("excluded")
 
 _UPSERT_SQLITE = f"""
 INSERT INTO leads ({_LEAD_COLUMNS})
@@ -248,12 +256,16 @@ WHERE l.account_id = ? AND {_ADDRESS_IN_SQLITE.format(addresses="?")}
 # On PostgreSQL the batch travels as one JSON array of rows ($3): asyncpg took ~2 ms of this
 # process's CPU to encode eleven 400-element arrays, ~0.7 ms for the JSON, parsed once.
 _TEXT_ITEMS = ("email", "email_domain", *PROFILE_FIELDS)
-_GIVEN_POSTGRES = f"""
+# The batch as rows; an item's last element, when it has one, says whether its address is a
+# lead already (``_ADD_LEADS_POSTGRES``).
+_BATCH_POSTGRES = f"""
 given AS (
     SELECT {", ".join(f"item ->> {i} AS {name}" for i, name in enumerate(_TEXT_ITEMS))},
-           item -> {len(_TEXT_ITEMS)} AS custom_fields, position
+           item -> {len(_TEXT_ITEMS)} AS custom_fields,
+           (item -> {len(_TEXT_ITEMS) + 1})::boolean AS known, position
     FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS batch (item, position)
-), upserted AS (
+)"""
+_GIVEN_POSTGRES = f"""{_BATCH_POSTGRES}, upserted AS (
     INSERT INTO leads ({_LEAD_COLUMNS})
     SELECT $1, email, email_domain, {_PROFILE}, custom_fields, $2, $2
     FROM given ORDER BY position
@@ -271,21 +283,15 @@ _UPSERT_POSTGRES = f"WITH {_GIVEN_POSTGRES} SELECT email, id FROM added"
 # whether its address is a lead already (the lookups found it, under the account's import
 # lock, and leads are created only by imports): new ones are inserted plainly, a tenth
 # cheaper than the upsert's speculative insertion, and known ones merged by an UPDATE.
-_MERGE_GIVEN = ", ".join(f"{f} = COALESCE(given.{f}, leads.{f})" for f in PROFILE_FIELDS)
 _ADD_LEADS_POSTGRES = f"""
-WITH given AS (
-    SELECT {", ".join(f"item ->> {i} AS {name}" for i, name in enumerate(_TEXT_ITEMS))},
-           item -> {len(_TEXT_ITEMS)} AS custom_fields,
-           (item -> {len(_TEXT_ITEMS) + 1})::boolean AS known, position
-    FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS batch (item, position)
-), inserted AS (
+WITH {_BATCH_POSTGRES}, inserted AS (
     INSERT INTO leads ({_LEAD_COLUMNS})
     SELECT $1, email, email_domain, {_PROFILE}, custom_fields, $2, $2
     FROM given WHERE NOT known ORDER BY position
     RETURNING id, email
 ), merged AS (
-    UPDATE leads SET {_MERGE_GIVEN}, custom_fields = leads.custom_fields || given.custom_fields,
-        updated_at = $2
+    UPDATE leads SET {_merge_from("given")},
+        custom_fields = leads.custom_fields || given.custom_fields, updated_at = $2
     FROM given
     WHERE given.known AND leads.account_id = $1 AND leads.email_domain = given.email_domain
       AND leads.email = given.email

@@ -47,10 +47,10 @@ async def import_leads(
     ) as looking_up:
         request = body.request()
     checks = looking_up.result()
-    if _addresses_of(request) != addresses:
+    validated = _addresses_of(request)
+    if validated != addresses:
         # The two readings of the body disagree (none known): plan on the validated one.
-        addresses = _addresses_of(request)
-        screened = importer.screen(addresses)
+        screened = importer.screen(validated)
         checks = await repository.import_checks(conn, account_id, campaign_id, screened.emails)
     if checks is None:
         raise NotFound("Campaign")
