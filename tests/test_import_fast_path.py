@@ -26,12 +26,16 @@ from openlead.leads import repository
 from openlead.leads import service as leads
 from openlead.leads.importer import Candidate
 from openlead.leads.schemas import (
+    MAX_CUSTOM_FIELD_TEXT,
     MAX_GIVEN_EMAIL,
+    MAX_NUMBER,
+    CustomFieldValue,
     ImportBody,
     ImportRequest,
     ImportResult,
     LeadIn,
 )
+from openlead.leads.schemas import _CustomFieldMembers as CustomFieldMembers
 from tests.support import create_account, query
 
 _PLAIN = TypeAdapter(ImportRequest)
@@ -126,6 +130,43 @@ def test_the_addresses_read_ahead_are_the_validated_ones(body: dict) -> None:
     validated = _fast(raw)
     if ahead is not None and validated is not None:
         assert ahead == [lead.email for lead in validated.lead_list]
+
+
+_BARE_VALUE = TypeAdapter(CustomFieldMembers)
+_EXPLAINED_VALUE = TypeAdapter(CustomFieldValue)
+_EDGE_NUMBERS = [MAX_NUMBER, MAX_NUMBER + 1, 2**53, 2**63, 10**30, 10**400, float(MAX_NUMBER)]
+
+
+def _accepts(adapter: TypeAdapter, value: object, as_json: bool) -> bool:
+    try:
+        if as_json:
+            adapter.validate_json(json.dumps(value))
+        else:
+            adapter.validate_python(value)
+    except (ValidationError, ValueError):
+        return False
+    return True
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        _scalars,
+        st.sampled_from(_EDGE_NUMBERS + [-n for n in _EDGE_NUMBERS]),
+        st.integers(),
+        st.text(min_size=MAX_CUSTOM_FIELD_TEXT - 1, max_size=MAX_CUSTOM_FIELD_TEXT + 1),
+        st.lists(_scalars, max_size=2),
+        st.dictionaries(st.text(max_size=2), _scalars, max_size=2),
+    ),
+    st.booleans(),
+)
+def test_custom_field_values_are_read_bare_as_the_explaining_check_reads_them(
+    value: object, as_json: bool
+) -> None:
+    """Custom fields are validated with the bare union and only a refused object is read
+    again to explain it (``schemas.CustomFields``): both must refuse exactly the same values,
+    the out-of-range integers the explaining check names included."""
+    assert _accepts(_BARE_VALUE, value, as_json) == _accepts(_EXPLAINED_VALUE, value, as_json)
 
 
 @pytest.mark.parametrize("body", TRICKY_BODIES)
