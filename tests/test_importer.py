@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from openlead.leads.importer import Known, SkipReason, plan, screen
+from openlead.leads.importer import Known, SkipReason, plan, probe_forms, screen
 from openlead.leads.schemas import ImportSettings
 
 
@@ -68,3 +68,16 @@ def test_result_counters():
         "Duplicate in this request",
         "Invalid email",
     ]
+
+
+def test_probe_forms_are_trimmed_lower_cased_printable_ascii_once() -> None:
+    addresses = [" Alex@Acme.com", "alex@acme.com\t", None, "", "a@müller.de", "nul\x00@x.com",
+                 "bell\x07@x.com", "plain@x.com"]
+    assert probe_forms(addresses) == ["alex@acme.com", "plain@x.com"]
+
+
+def test_every_fast_path_address_is_found_by_its_probe_form() -> None:
+    """The lookups start on the probe forms; an address screened to another form costs a
+    second lookup, so the common shapes must not."""
+    addresses = [" Alex.B+tag@Sub.Acme.co.uk ", "o'neil@example.org", "X_Y@EXAMPLE.IO"]
+    assert set(probe_forms(addresses)) == set(screen(addresses).emails)

@@ -103,6 +103,14 @@ def screen(addresses: Sequence[str | None]) -> Screened:
     return screened
 
 
+def probe_forms(addresses: Sequence[str | None]) -> list[str]:
+    """Each address trimmed and lower-cased, once: its stored form when it is a plain ASCII
+    address, which most are, found without the checks ``screen`` makes. Addresses that could
+    not be stored in this form (other characters than printable ASCII) are left out."""
+    forms = (a.strip().lower() for a in addresses if a)
+    return list(dict.fromkeys(f for f in forms if f.isascii() and f.isprintable()))
+
+
 def _reason(email: str, known: Known, settings: ImportSettings) -> SkipReason | None:
     if email in known.in_campaign:
         return SkipReason.ALREADY_IN_CAMPAIGN

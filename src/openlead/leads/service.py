@@ -31,7 +31,7 @@ async def import_leads(
 ) -> ImportResult:
     """Add a batch of leads to a campaign in one transaction, a fixed number of statements.
 
-    On PostgreSQL the database looks the addresses up while the rest of the body is
+    On PostgreSQL the database looks the addresses up while they are screened and the body is
     validated, which takes about as long. A bad body is refused before anything is written.
     """
     if isinstance(body, ImportRequest):
@@ -40,18 +40,27 @@ async def import_leads(
     # Read ahead of validation only where the lookups can run beside it (db.overlap).
     addresses = body.addresses() if runs_beside_python(conn.dialect.name) else None
     if addresses is None:
-        addresses = _addresses_of(body.request())
-    screened = importer.screen(addresses)
-    async with started(
-        repository.import_checks(conn, account_id, campaign_id, screened.emails)
-    ) as looking_up:
         request = body.request()
-    checks = looking_up.result()
-    validated = _addresses_of(request)
-    if validated != addresses:
-        # The two readings of the body disagree (none known): plan on the validated one.
-        screened = importer.screen(validated)
+        screened = importer.screen(_addresses_of(request))
         checks = await repository.import_checks(conn, account_id, campaign_id, screened.emails)
+    else:
+        # The lookups start on each address in the form most addresses are stored in, so
+        # that screening runs beside them too; an address stored otherwise is looked up again.
+        probes = importer.probe_forms(addresses)
+        async with started(
+            repository.import_checks(conn, account_id, campaign_id, probes)
+        ) as looking_up:
+            screened = importer.screen(addresses)
+            request = body.request()
+        checks = looking_up.result()
+        validated = _addresses_of(request)
+        if validated != addresses:
+            # The two readings of the body disagree (none known): plan on the validated one.
+            screened = importer.screen(validated)
+        if validated != addresses or not set(probes).issuperset(screened.emails):
+            checks = await repository.import_checks(
+                conn, account_id, campaign_id, screened.emails
+            )
     if checks is None:
         raise NotFound("Campaign")
     settings = request.settings or ImportSettings()
