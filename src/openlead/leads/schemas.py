@@ -161,14 +161,20 @@ class ImportBody:
     FastAPI's very answer, and one it would take is taken (tests/test_import_fast_path.py).
     """
 
-    __slots__ = ("_parsed", "_request", "raw")
+    __slots__ = ("_parsed", "_refused", "_request", "raw")
 
     def __init__(
-        self, raw: bytes, parsed: Any = None, request: ImportRequest | None = None
+        self,
+        raw: bytes,
+        parsed: Any = None,
+        request: ImportRequest | None = None,
+        refused: bool = False,
     ) -> None:
         self.raw = raw
         self._parsed = parsed
         self._request = request
+        # Validated already and refused; ``parsed`` is then the standard library's reading.
+        self._refused = refused
 
     @classmethod
     def of(cls, request: ImportRequest) -> ImportBody:
@@ -184,7 +190,7 @@ class ImportBody:
             try:
                 return cls(raw, request=ImportRequest.model_validate_json(raw))
             except ValidationError:
-                return cls(raw, parsed=json.loads(raw))
+                return cls(raw, parsed=json.loads(raw), refused=True)
         try:
             parsed = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -213,6 +219,9 @@ class ImportBody:
     def request(self) -> ImportRequest:
         """The validated request; a 4xx error when the body is not one."""
         if self._request is None:
+            if self._refused:
+                self._request = _as_fastapi_validates(self._parsed)
+                return self._request
             try:
                 self._request = ImportRequest.model_validate_json(self.raw)
             except ValidationError:
@@ -242,6 +251,11 @@ def _as_fastapi_reads(raw: bytes) -> ImportRequest:
         ) from error
     except Exception as error:  # not UTF-8, nested too deep: FastAPI's catch-all answer
         raise HTTPException(400, "There was an error parsing the body") from error
+    return _as_fastapi_validates(value)
+
+
+def _as_fastapi_validates(value: Any) -> ImportRequest:
+    """The body parameter's validation of what ``json.loads`` read, failing as it fails."""
     try:
         return _PLAIN_IMPORT.validate_python(value, from_attributes=True)
     except ValidationError as error:
