@@ -54,10 +54,11 @@ async def import_leads(
             request = body.request()
         checks = looking_up.result()
         validated = _addresses_of(request)
-        if validated != addresses:
-            # The two readings of the body disagree (none known): plan on the validated one.
+        readings_disagree = validated != addresses
+        if readings_disagree:
+            # None known does, but then the plan must follow the validated reading.
             screened = importer.screen(validated)
-        if validated != addresses or not set(probes).issuperset(screened.emails):
+        if readings_disagree or not set(probes).issuperset(screened.emails):
             checks = await repository.import_checks(
                 conn, account_id, campaign_id, screened.emails
             )
