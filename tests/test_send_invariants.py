@@ -233,11 +233,11 @@ class SendingMachine(RuleBasedStateMachine):
         self.versions: Counter[str] = Counter()
         self.checked = 0
         self.account_id = 0
-        self.claimed: dict[int, list[Any]] | None = None  # the first half of a tick
-        # Whether a claim awaits its sends. The rules' preconditions read this, not what the
-        # claim found, which hangs on the dispatcher's timing: a precondition that varies
-        # between replays of the same choices makes hypothesis fail the run as flaky.
-        self.claim_pending = False
+        # The first half of a tick, None when no claim awaits its sends. The preconditions
+        # ask only whether one does: what it found hangs on the dispatcher's timing, and a
+        # precondition that varies between replays of the same choices makes hypothesis fail
+        # the run as flaky.
+        self.claimed: dict[int, list[Any]] | None = None
         self.autotick = False
         self.rules = []
         self.dst = sorted(c for zone in DST_ZONES for c in dst_changes(zone, self.now.year))
@@ -540,19 +540,18 @@ class SendingMachine(RuleBasedStateMachine):
     # A tick in two halves, with user actions (and the clock) in between: what the sender
     # checks at the moment of sending, it must check then, not only when it claimed.
 
-    @precondition(lambda self: not self.claim_pending)
+    @precondition(lambda self: self.claimed is None)
     @rule(minutes=st.sampled_from([0, 1, 10, 11, 60]))
     def claim(self, minutes: int) -> None:
         self.now += timedelta(minutes=minutes)
-        self.claimed = self.run(claim(self.dispatcher, self.now)) or None
-        self.claim_pending = True
+        self.claimed = self.run(claim(self.dispatcher, self.now))
 
-    @precondition(lambda self: self.claim_pending)
+    @precondition(lambda self: self.claimed is not None)
     @rule(seconds=st.sampled_from([0, 0, 30, 301]))
     def send_claimed(self, seconds: int) -> None:
         # Later than the lease (300 s): a tick meanwhile may have claimed the same leads.
         self.now += timedelta(seconds=seconds)
-        lanes, self.claimed, self.claim_pending = self.claimed, None, False
+        lanes, self.claimed = self.claimed, None
         if lanes:
             self.run(send(self.dispatcher, lanes))
 
