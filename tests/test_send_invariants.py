@@ -41,6 +41,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from sqlalchemy import text
 
 from openlead.app import create_app
 from openlead.config import Settings
@@ -128,6 +129,15 @@ CAMPAIGNS = {
     ),
 }
 DST_ZONES = ["America/New_York", "Europe/Berlin"]
+
+
+# A lead with something left to send: waiting for its first email, or with a time set.
+COMPLETED_BUT_WAITING = """
+SELECT c.id, cl.lead_id FROM campaigns AS c
+JOIN campaign_leads AS cl ON cl.account_id = c.account_id AND cl.campaign_id = c.id
+WHERE c.status = 'COMPLETED'
+  AND (cl.next_send_at IS NOT NULL
+       OR (cl.next_seq = 1 AND cl.hold IS NULL AND cl.status = 'NOT_CONTACTED'))"""
 
 
 @functools.cache
@@ -503,7 +513,18 @@ class SendingMachine(RuleBasedStateMachine):
     def _move(self, moment: datetime, then_tick: bool) -> None:
         self.now = max(self.now, moment)
         if then_tick and not self.claimed:
-            self.run(self.dispatcher.tick(self.now))
+            self._tick()
+
+    def _tick(self) -> None:
+        self.run(self.dispatcher.tick(self.now))
+        self.run(self._nothing_waits_in_a_completed_campaign())
+
+    async def _nothing_waits_in_a_completed_campaign(self) -> None:
+        """Right after a tick: the tick settled every campaign before it claimed, and nothing
+        it does gives a completed campaign's leads work again."""
+        async with self.dispatcher.database.read() as conn:
+            waiting = (await conn.execute(text(COMPLETED_BUT_WAITING))).all()
+        assert not waiting, f"completed campaigns with leads still to send: {waiting}"
 
     @rule(minutes=st.sampled_from([1, 5, 9, 10, 11, 30, 59]), then_tick=st.booleans())
     def minutes_pass(self, minutes: int, then_tick: bool) -> None:
@@ -535,7 +556,7 @@ class SendingMachine(RuleBasedStateMachine):
     @rule(times=st.integers(1, 2))
     def tick(self, times: int) -> None:
         for _ in range(times):
-            self.run(self.dispatcher.tick(self.now))
+            self._tick()
 
     # A tick in two halves, with user actions (and the clock) in between: what the sender
     # checks at the moment of sending, it must check then, not only when it claimed.
@@ -587,7 +608,7 @@ class SendingMachine(RuleBasedStateMachine):
     @invariant()
     def every_email_keeps_the_rules(self) -> None:
         if self.autotick and not self.claimed:
-            self.run(self.dispatcher.tick(self.now))
+            self._tick()
         received = self.env.sink.received()
         if len(received) == self.checked or not self.account_id:
             return

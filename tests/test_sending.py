@@ -628,3 +628,84 @@ def test_a_running_dispatcher_stops_claiming_for_a_mailbox_that_failed(quiet):
         assert sink.connections <= 2, (sink.connections, time.monotonic() - started)
     finally:
         sink.stop()
+
+
+def _campaign_status(api: Api, campaign_id: int) -> str:
+    response = api.get(f"/campaigns/{campaign_id}")
+    assert response.status_code == 200, response.text
+    return response.json()["status"]
+
+
+def test_a_campaign_completes_when_no_lead_has_anything_left_and_opens_again_for_new_leads(
+    quiet, sink
+):
+    box = mailbox(quiet, sink)
+    campaign_id = campaign(quiet, [box], leads(2))
+    assert tick(quiet.server, MONDAY) == 2
+    # The follow-ups are due in two days: the campaign still has work.
+    assert tick(quiet.server, later(MONDAY, days=1)) == 0
+    assert _campaign_status(quiet, campaign_id) == "ACTIVE"
+    assert tick(quiet.server, later(MONDAY, days=2, minutes=1)) == 2
+    assert _campaign_status(quiet, campaign_id) == "ACTIVE"  # settled before that claim
+    assert tick(quiet.server, later(MONDAY, days=2, minutes=2)) == 0
+    assert _campaign_status(quiet, campaign_id) == "COMPLETED"
+    assert set(statuses(quiet, campaign_id).values()) == {"COMPLETED"}
+    # A completed campaign sends nothing, and a lead that arrives opens it again: its first
+    # email goes in the same round.
+    quiet.import_leads(campaign_id, leads(1, prefix="late"))
+    assert _campaign_status(quiet, campaign_id) == "COMPLETED"
+    assert tick(quiet.server, later(MONDAY, days=2, minutes=3)) == 1
+    assert _campaign_status(quiet, campaign_id) == "ACTIVE"
+    assert sink.received()[-1].to == "late0@example.com"
+
+
+def test_leads_held_by_a_list_count_as_processed_until_the_entry_is_lifted(quiet, sink):
+    box = mailbox(quiet, sink)
+    campaign_id = campaign(quiet, [box], leads(2), steps=[TWO_STEPS[0]], start=False)
+    quiet.post("/leads/block-list", json={"emails": ["lead1@example.com"]})
+    quiet.post(f"/campaigns/{campaign_id}/status", json={"status": "START"})
+    assert tick(quiet.server, MONDAY) == 1
+    tick(quiet.server, later(MONDAY, minutes=1))
+    assert _campaign_status(quiet, campaign_id) == "COMPLETED"
+    assert membership(quiet.server, campaign_id, "lead1@example.com")["hold"] == "suppressed"
+    (entry,) = quiet.get("/leads/block-list").json()["block_list"]
+    assert quiet.delete(f"/leads/block-list/{entry['id']}").status_code == 200
+    assert tick(quiet.server, later(MONDAY, minutes=2)) == 1
+    assert [m.to for m in sink.received()] == ["lead0@example.com", "lead1@example.com"]
+    tick(quiet.server, later(MONDAY, minutes=3))
+    assert _campaign_status(quiet, campaign_id) == "COMPLETED"
+
+
+def test_a_lead_set_back_to_a_status_that_sends_opens_a_completed_campaign(quiet, sink):
+    box = mailbox(quiet, sink)
+    campaign_id = campaign(quiet, [box], leads(1), steps=[TWO_STEPS[0]], start=False)
+    lead = lead_id(quiet, "lead0@example.com")
+    path = f"/campaigns/{campaign_id}/leads/{lead}/status"
+    assert quiet.patch(path, json={"status": "INTERESTED"}).status_code == 200
+    quiet.post(f"/campaigns/{campaign_id}/status", json={"status": "START"})
+    assert tick(quiet.server, MONDAY) == 0
+    assert _campaign_status(quiet, campaign_id) == "COMPLETED"
+    assert quiet.patch(path, json={"status": "NOT_CONTACTED"}).status_code == 200
+    assert tick(quiet.server, later(MONDAY, minutes=1)) == 1
+    assert _campaign_status(quiet, campaign_id) == "ACTIVE"
+
+
+def test_only_a_running_campaign_with_leads_completes(quiet, sink):
+    box = mailbox(quiet, sink)
+    empty = campaign(quiet, [box], [])
+    paused = campaign(quiet, [box], leads(1), steps=[TWO_STEPS[0]])
+    assert tick(quiet.server, MONDAY) == 1
+    quiet.post(f"/campaigns/{paused}/status", json={"status": "PAUSED"})
+    tick(quiet.server, later(MONDAY, minutes=1))
+    assert _campaign_status(quiet, empty) == "ACTIVE"
+    assert _campaign_status(quiet, paused) == "PAUSED"
+    # A completed campaign can be paused, started and stopped as any other.
+    quiet.post(f"/campaigns/{paused}/status", json={"status": "START"})
+    tick(quiet.server, later(MONDAY, minutes=2))
+    assert _campaign_status(quiet, paused) == "COMPLETED"
+    for status, then in (("PAUSED", "PAUSED"), ("START", "ACTIVE"), ("STOPPED", "STOPPED")):
+        changed = quiet.post(f"/campaigns/{paused}/status", json={"status": status})
+        assert changed.status_code == 200, changed.text
+        assert _campaign_status(quiet, paused) == then
+    tick(quiet.server, later(MONDAY, minutes=3))
+    assert _campaign_status(quiet, paused) == "STOPPED"

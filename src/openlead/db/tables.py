@@ -121,6 +121,8 @@ leads = Table(
     UniqueConstraint("account_id", "id"),
 )
 
+# The name the naming convention gives it, written out for SQLite's INDEXED BY.
+MEMBERS_BY_STATUS_INDEX = "ix_campaign_leads_account_id_campaign_id_status_lead_id"
 campaign_leads = Table(
     "campaign_leads",
     metadata,
@@ -152,7 +154,7 @@ campaign_leads = Table(
     ForeignKeyConstraint(
         ["account_id", "lead_id"], ["leads.account_id", "leads.id"], ondelete="CASCADE"
     ),
-    Index(None, "account_id", "campaign_id", "status", "lead_id"),
+    Index(MEMBERS_BY_STATUS_INDEX, "account_id", "campaign_id", "status", "lead_id"),
     Index(None, "account_id", "lead_id"),
 )
 
@@ -173,8 +175,9 @@ Index(
 # Leads with a time set: follow-ups, retries and claims (a claim is due again when its lease
 # runs out), per mailbox, soonest first.
 SCHEDULED_LEAD = "next_send_at IS NOT NULL"
+SCHEDULED_LEAD_INDEX = "ix_campaign_leads_scheduled"
 Index(
-    "ix_campaign_leads_scheduled",
+    SCHEDULED_LEAD_INDEX,
     campaign_leads.c.account_id,
     campaign_leads.c.campaign_id,
     campaign_leads.c.email_account_id,

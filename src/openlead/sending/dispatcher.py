@@ -280,6 +280,7 @@ class Dispatcher:
 
     async def _claim_all(self, now: datetime) -> dict[int, list[Send]]:
         """Every running campaign's due sends, by mailbox."""
+        await self._settle_completion(now)
         async with self.database.read() as conn:
             running = await repository.running_campaigns(conn)
         lanes: dict[int, list[Send]] = defaultdict(list)
@@ -287,6 +288,14 @@ class Dispatcher:
             for send in await self._claim(account_id, campaign_id, now):
                 lanes[send.mailbox.id].append(send)
         return lanes
+
+    async def _settle_completion(self, now: datetime) -> None:
+        """Campaigns with nothing left to send are COMPLETED, and ACTIVE again once they have
+        (docs/sending.md): before the claim, so that one opened again is claimed at once."""
+        async with self.database.write() as conn:
+            changed = await repository.settle_completion(conn, now)
+        for account_id, campaign_id, status in changed:
+            log.info("campaign %s of account %s is now %s", campaign_id, account_id, status)
 
     async def _claim_generation(
         self,

@@ -1,7 +1,8 @@
 """SQL for mailboxes and for the dispatcher's work. Scoped by account, except where noted.
 
 The dispatcher serves every account, so two statements look across accounts: the list of
-running campaigns, and nothing else. From a campaign on, every statement names its account.
+running campaigns and the campaigns' completion, and nothing else. From a campaign on, every
+statement names its account.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from openlead.db.jsoncodec import dumps
 from openlead.db.tables import (
     FRESH_LEAD,
     FRESH_LEAD_INDEX,
+    MEMBERS_BY_STATUS_INDEX,
+    SCHEDULED_LEAD,
+    SCHEDULED_LEAD_INDEX,
     campaign_email_accounts,
     campaign_leads,
     campaigns,
@@ -41,6 +45,7 @@ from openlead.leads.schemas import PROFILE_FIELDS
 from openlead.web.pagination import Page
 
 ACTIVE = "ACTIVE"
+COMPLETED = "COMPLETED"
 SENDABLE = (LeadStatus.NOT_CONTACTED.value, LeadStatus.IN_PROGRESS.value)
 # Message states. "sending" is written before the content goes to the SMTP server; a worker
 # that dies leaves it behind, and it becomes "uncertain" (never sent again) once its lease
@@ -213,6 +218,66 @@ async def running_campaigns(conn: AsyncConnection) -> list[Row]:
         .order_by(campaigns.c.account_id, campaigns.c.id)
     )
     return list((await conn.execute(query)).all())
+
+
+_COMPLETION_STATEMENTS: dict[str, str] = {}
+# The scheduled-lead index's columns.
+SCHEDULED_ORDER = "account_id, campaign_id, email_account_id, next_send_at"
+
+
+def _completion_sql(conn: AsyncConnection) -> str:
+    sql = _COMPLETION_STATEMENTS.get(conn.dialect.name)
+    if sql is not None:
+        return sql
+    sqlite = not is_postgres(conn)
+
+    def has_leads(index: str, order: str, condition: str = "") -> str:
+        """Whether campaign ``c`` has a lead meeting ``condition``, read from an index:
+        ``index`` on SQLite, one in ``order`` on PostgreSQL. Each planner is held to it: with the
+        statistics of one large campaign both scanned the table (SQLite even read past every
+        lead held at step 1 to find a fresh one), and a campaign completed since the last
+        ANALYZE would be read whole at every claim. SQLite is told the index; PostgreSQL is
+        asked for the first row in the index's order, which a scan would have to sort for."""
+        where = (
+            "campaign_leads.account_id = c.account_id AND campaign_leads.campaign_id = c.id"
+            + condition
+        )
+        if sqlite:
+            return f"EXISTS (SELECT 1 FROM campaign_leads INDEXED BY {index} WHERE {where})"
+        return f"(SELECT 1 FROM campaign_leads WHERE {where} ORDER BY {order} LIMIT 1) IS NOT NULL"
+
+    by_lead = "account_id, campaign_id, lead_id"
+    waiting = (
+        f"({has_leads(FRESH_LEAD_INDEX, by_lead, f' AND {FRESH_LEAD}')}"
+        f" OR {has_leads(SCHEDULED_LEAD_INDEX, SCHEDULED_ORDER, f' AND {SCHEDULED_LEAD}')})"
+    )
+    any_lead = has_leads(MEMBERS_BY_STATUS_INDEX, by_lead)
+    p = ["?1", "?2", "?3"] if sqlite else ["$1", "$2", "$3"]
+    lock = "" if sqlite else " FOR UPDATE SKIP LOCKED"
+    sql = _COMPLETION_STATEMENTS[conn.dialect.name] = f"""
+UPDATE campaigns
+SET status = CASE WHEN status = {p[0]} THEN {p[1]} ELSE {p[0]} END, updated_at = {p[2]}
+WHERE id IN (
+  SELECT c.id FROM campaigns AS c
+  WHERE (c.status = {p[0]} AND {any_lead} AND NOT {waiting})
+     OR (c.status = {p[1]} AND {waiting}){lock})
+RETURNING account_id, id, status"""
+    return sql
+
+
+async def settle_completion(conn: AsyncConnection, now: datetime) -> list[Row]:
+    """An ACTIVE campaign with leads of which none has anything left to send becomes
+    COMPLETED; a COMPLETED one that has again (leads imported since, a hold lifted, a lead
+    set back to a status that sends) becomes ACTIVE. Returns (account, id, new status) of
+    those changed.
+
+    A lead has something left to send when it waits for its first email (the fresh-lead
+    index) or has a time set (the scheduled-lead index: follow-ups, retries, and claims in
+    flight, whose lease is their time): two probes of partial indexes a campaign. On
+    PostgreSQL a campaign another transaction holds (a claim, a status change) is skipped
+    until the next time; one whose leads arrive while this runs is opened again the next."""
+    params = (ACTIVE, COMPLETED, timestamp_value(conn, now))
+    return list((await conn.exec_driver_sql(_completion_sql(conn), params)).all())
 
 
 async def lock_running_campaign(
