@@ -22,8 +22,11 @@ run: install
 	OPENLEAD_DATABASE_URL=$${OPENLEAD_DATABASE_URL:-sqlite+aiosqlite:///$(DATA)/openlead.db} \
 	  $(BIN)/openlead serve --host $(HOST) --port $(PORT)
 
-test: install-dev
+lint: install-dev
 	$(BIN)/ruff check src tests $(wildcard bench)
+	$(BIN)/ruff format --check src tests $(wildcard bench)
+
+test: lint
 	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 bench: install-dev

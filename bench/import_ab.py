@@ -81,8 +81,10 @@ def main() -> None:
     args = parser.parse_args()
     times = compare(args.old, args.new, args.backend, args.leads)
     for version, spent in times.items():
-        print(f"{args.backend:<10}{version:<5}{sum(spent):9.2f} s{args.leads / sum(spent):10,.0f}"
-              f" leads/s  median {1000 * statistics.median(spent):7.2f} ms a request")
+        print(
+            f"{args.backend:<10}{version:<5}{sum(spent):9.2f} s{args.leads / sum(spent):10,.0f}"
+            f" leads/s  median {1000 * statistics.median(spent):7.2f} ms a request"
+        )
     print(f"{args.backend:<10}new ÷ old time {sum(times['new']) / sum(times['old']):.3f}")
 
 

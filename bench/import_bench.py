@@ -58,10 +58,46 @@ SHARE_IN_CAMPAIGN = 0.10
 SHARE_BLOCKED = 0.02
 SHARE_IN_OTHER_CAMPAIGN = 0.05
 
-FIRST = ["Alex", "Sam", "Maria", "Jean", "Priya", "Chen", "Olga", "Tom", "Fatima", "Lars",
-         "Aiko", "Diego", "Nora", "Ivan", "Zoe", "Omar", "Ines", "Paul", "Lena", "Raj"]
-LAST = ["Smith", "Garcia", "Müller", "Dubois", "Kowalski", "Tanaka", "Silva", "Novak",
-        "Jensen", "Rossi", "Khan", "Nguyen", "Brown", "Costa", "Meyer", "Ivanova"]
+FIRST = [
+    "Alex",
+    "Sam",
+    "Maria",
+    "Jean",
+    "Priya",
+    "Chen",
+    "Olga",
+    "Tom",
+    "Fatima",
+    "Lars",
+    "Aiko",
+    "Diego",
+    "Nora",
+    "Ivan",
+    "Zoe",
+    "Omar",
+    "Ines",
+    "Paul",
+    "Lena",
+    "Raj",
+]
+LAST = [
+    "Smith",
+    "Garcia",
+    "Müller",
+    "Dubois",
+    "Kowalski",
+    "Tanaka",
+    "Silva",
+    "Novak",
+    "Jensen",
+    "Rossi",
+    "Khan",
+    "Nguyen",
+    "Brown",
+    "Costa",
+    "Meyer",
+    "Ivanova",
+]
 TITLES = ["CEO", "CTO", "Head of Sales", "VP Marketing", "Founder", "Engineer", "COO"]
 INDUSTRIES = ["SaaS", "Retail", "Logistics", "Fintech", "Healthcare", "Manufacturing"]
 CITIES = ["Berlin, DE", "Austin, US", "Lyon, FR", "Osaka, JP", "Porto, PT", "Oslo, NO"]
@@ -170,8 +206,16 @@ class Server:
 
     def start(self) -> None:
         env = {**os.environ, "OPENLEAD_BOOTSTRAP_API_KEY": self.key, "OPENLEAD_RATE_LIMIT": "off"}
-        command = [sys.executable, "-m", "openlead.cli", "serve", "--port", str(self.port),
-                   "--database-url", self.database_url]
+        command = [
+            sys.executable,
+            "-m",
+            "openlead.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            "--database-url",
+            self.database_url,
+        ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
@@ -267,9 +311,15 @@ def timed_import(
                     body = queue.pop()
                 result = client.post(f"/campaigns/{campaign}/leads", content=body)
                 with lock:
-                    for key in ("added_count", "skipped_count", "already_added_to_campaign",
-                                "block_count", "duplicate_count", "invalid_email_count",
-                                "unsubscribed_leads"):
+                    for key in (
+                        "added_count",
+                        "skipped_count",
+                        "already_added_to_campaign",
+                        "block_count",
+                        "duplicate_count",
+                        "invalid_email_count",
+                        "unsubscribed_leads",
+                    ):
                         totals[key] = totals.get(key, 0) + result[key]
         except BaseException as exc:
             errors.append(exc)
@@ -525,8 +575,10 @@ def _run_backend(
             client.close()
         before = read()
         bodies = [_import_body(chunk) for chunk in batches(workload.leads)]
-        print(f"[{backend}] importing {len(workload.leads)} leads in {len(bodies)} requests",
-              flush=True)
+        print(
+            f"[{backend}] importing {len(workload.leads)} leads in {len(bodies)} requests",
+            flush=True,
+        )
         settle(backend, api_db if backend == "sqlite" else dsn)
         load_before, cpu_before = _load_average(), server.cpu_seconds()
         elapsed, answers = timed_import(server, target, bodies, clients)
@@ -620,8 +672,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--leads", type=int, default=200_000)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--clients", type=int, default=1,
-                        help="sequential HTTP clients running side by side (default 1)")
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=1,
+        help="sequential HTTP clients running side by side (default 1)",
+    )
     args = parser.parse_args()
 
     workload = generate(args.leads)
@@ -634,13 +690,17 @@ def main() -> None:
             results.append(run_backend(backend, workload, args.clients, workdir))
 
     print()
-    header = (f"{'backend':<10}{'API leads/s':>13}{'raw leads/s':>13}{'ratio':>8}"
-              f"{'peak MB':>10}{'raw, txn/request':>18}{'ratio':>8}")
+    header = (
+        f"{'backend':<10}{'API leads/s':>13}{'raw leads/s':>13}{'ratio':>8}"
+        f"{'peak MB':>10}{'raw, txn/request':>18}{'ratio':>8}"
+    )
     print(header)
     for r in results:
-        print(f"{r.backend:<10}{r.api_leads_per_s:>13,}{r.raw_leads_per_s:>13,}"
-              f"{r.ratio:>8.2f}{r.server_peak_mb:>10.1f}{r.raw_per_request_leads_per_s:>18,}"
-              f"{r.ratio_to_raw_per_request:>8.2f}")
+        print(
+            f"{r.backend:<10}{r.api_leads_per_s:>13,}{r.raw_leads_per_s:>13,}"
+            f"{r.ratio:>8.2f}{r.server_peak_mb:>10.1f}{r.raw_per_request_leads_per_s:>18,}"
+            f"{r.ratio_to_raw_per_request:>8.2f}"
+        )
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "leads": args.leads,

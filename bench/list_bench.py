@@ -77,10 +77,46 @@ STATUSES = [
 ]
 IMPORT_BATCH = 400  # leads imported together share their timestamps, as through the API
 
-FIRST = ["Alex", "Sam", "Maria", "Jean", "Priya", "Chen", "Olga", "Tom", "Fatima", "Lars",
-         "Aiko", "Diego", "Nora", "Ivan", "Zoe", "Omar", "Ines", "Paul", "Lena", "Raj"]
-LAST = ["Smith", "Garcia", "Muller", "Dubois", "Kowalski", "Tanaka", "Silva", "Novak",
-        "Jensen", "Rossi", "Khan", "Nguyen", "Brown", "Costa", "Meyer", "Ivanova"]
+FIRST = [
+    "Alex",
+    "Sam",
+    "Maria",
+    "Jean",
+    "Priya",
+    "Chen",
+    "Olga",
+    "Tom",
+    "Fatima",
+    "Lars",
+    "Aiko",
+    "Diego",
+    "Nora",
+    "Ivan",
+    "Zoe",
+    "Omar",
+    "Ines",
+    "Paul",
+    "Lena",
+    "Raj",
+]
+LAST = [
+    "Smith",
+    "Garcia",
+    "Muller",
+    "Dubois",
+    "Kowalski",
+    "Tanaka",
+    "Silva",
+    "Novak",
+    "Jensen",
+    "Rossi",
+    "Khan",
+    "Nguyen",
+    "Brown",
+    "Costa",
+    "Meyer",
+    "Ivanova",
+]
 TITLES = ["CEO", "CTO", "Head of Sales", "VP Marketing", "Founder", "Engineer", "COO"]
 INDUSTRIES = ["SaaS", "Retail", "Logistics", "Fintech", "Healthcare", "Manufacturing"]
 CITIES = ["Berlin, DE", "Austin, US", "Lyon, FR", "Osaka, JP", "Porto, PT", "Oslo, NO"]
@@ -101,11 +137,33 @@ class Data:
 
 
 COLUMNS = {
-    "leads": ["id", "account_id", "email", "email_domain", "first_name", "last_name",
-              "company_name", "location", "phone_number", "website", "linkedin_profile",
-              "company_url", "custom_fields", "created_at", "updated_at"],
-    "campaign_leads": ["account_id", "campaign_id", "lead_id", "status", "ignore_block_list",
-                       "ignore_unsubscribe_list", "created_at", "updated_at"],
+    "leads": [
+        "id",
+        "account_id",
+        "email",
+        "email_domain",
+        "first_name",
+        "last_name",
+        "company_name",
+        "location",
+        "phone_number",
+        "website",
+        "linkedin_profile",
+        "company_url",
+        "custom_fields",
+        "created_at",
+        "updated_at",
+    ],
+    "campaign_leads": [
+        "account_id",
+        "campaign_id",
+        "lead_id",
+        "status",
+        "ignore_block_list",
+        "ignore_unsubscribe_list",
+        "created_at",
+        "updated_at",
+    ],
     "block_list": ["account_id", "value", "kind", "source", "created_at"],
     "unsubscribes": ["account_id", "email", "source", "created_at"],
 }
@@ -132,14 +190,25 @@ def generate(count: int, account_id: int, campaign_id: int, seed: int = 20261130
             "score": round(rng.random() * 100, 2),
             "source": f"list-{rng.randrange(1, 40)}",
         }
-        leads.append((
-            lead_id, account_id, f"{local}@{domain}", domain, first, last,
-            domain.split(".")[0].title(), rng.choice(CITIES),
-            f"+1 555 {rng.randrange(1000000, 9999999)}" if rng.random() < 0.5 else None,
-            f"https://{domain}",
-            f"https://www.linkedin.com/in/{local}" if rng.random() < 0.3 else None,
-            None, orjson.dumps(custom).decode(), stamp, stamp,
-        ))
+        leads.append(
+            (
+                lead_id,
+                account_id,
+                f"{local}@{domain}",
+                domain,
+                first,
+                last,
+                domain.split(".")[0].title(),
+                rng.choice(CITIES),
+                f"+1 555 {rng.randrange(1000000, 9999999)}" if rng.random() < 0.5 else None,
+                f"https://{domain}",
+                f"https://www.linkedin.com/in/{local}" if rng.random() < 0.3 else None,
+                None,
+                orjson.dumps(custom).decode(),
+                stamp,
+                stamp,
+            )
+        )
         status = statuses[i]
         changed = stamp if status == "NOT_CONTACTED" else stamp + timedelta(days=3, seconds=i)
         members.append((account_id, campaign_id, lead_id, status, False, False, stamp, changed))
@@ -148,11 +217,13 @@ def generate(count: int, account_id: int, campaign_id: int, seed: int = 20261130
     unsubscribed = rng.sample(range(count), min(count, 1000))
     block_rows = [(account_id, leads[i][2], "email", "api", start) for i in blocked]
     block_rows += [(account_id, d, "domain", "api", start) for d in rng.sample(domains, 10)]
-    block_rows += [(account_id, f"elsewhere{d}.example.org", "domain", "api", start)
-                   for d in range(200)]
+    block_rows += [
+        (account_id, f"elsewhere{d}.example.org", "domain", "api", start) for d in range(200)
+    ]
     unsub_rows = [(account_id, leads[i][2], "api", start) for i in unsubscribed]
-    unsub_rows += [(account_id, f"gone{d}@elsewhere.example.org", "api", start)
-                   for d in range(2000)]
+    unsub_rows += [
+        (account_id, f"gone{d}@elsewhere.example.org", "api", start) for d in range(2000)
+    ]
     return Data(leads, members, block_rows, unsub_rows, list(statuses))
 
 
@@ -273,8 +344,9 @@ def raw_sqlite(path: Path, account_id: int, campaign_id: int) -> tuple[float, in
         conn.execute("PRAGMA journal_mode=WAL")
         started = time.perf_counter()
         conn.execute("BEGIN")
-        cursor = conn.execute(RAW_SELECT.format(account="?", campaign="?"),
-                              (account_id, campaign_id))
+        cursor = conn.execute(
+            RAW_SELECT.format(account="?", campaign="?"), (account_id, campaign_id)
+        )
         rows = 0
         while batch := cursor.fetchmany(RAW_BATCH):
             rows += len(batch)
@@ -292,8 +364,9 @@ async def _raw_pg(dsn: str, account_id: int, campaign_id: int) -> tuple[float, i
         started = time.perf_counter()
         rows = 0
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            cursor = await conn.cursor(RAW_SELECT.format(account="$1", campaign="$2"),
-                                       account_id, campaign_id)
+            cursor = await conn.cursor(
+                RAW_SELECT.format(account="$1", campaign="$2"), account_id, campaign_id
+            )
             while batch := await cursor.fetch(RAW_BATCH):
                 rows += len(batch)
         return time.perf_counter() - started, rows
@@ -315,8 +388,9 @@ def client(server: Server) -> httpx.Client:
 # --------------------------------------------------------------------------- measurements
 
 
-def timed_get(http: httpx.Client, path: str, params: dict[str, Any], reps: int
-              ) -> tuple[float, dict[str, Any]]:
+def timed_get(
+    http: httpx.Client, path: str, params: dict[str, Any], reps: int
+) -> tuple[float, dict[str, Any]]:
     """Median milliseconds of ``reps`` requests after one warm-up; and the last answer."""
     times = []
     body: dict[str, Any] = {}
@@ -332,11 +406,15 @@ def timed_get(http: httpx.Client, path: str, params: dict[str, Any], reps: int
     return round(statistics.median(times), 2), body
 
 
-def listing(http: httpx.Client, campaign: int, data: Data, depth: float, reps: int,
-            status: str | None) -> dict[str, Any]:
+def listing(
+    http: httpx.Client, campaign: int, data: Data, depth: float, reps: int, status: str | None
+) -> dict[str, Any]:
     """First page, a deep page by cursor and the same page by offset."""
-    ids = [row[2] for row, s in zip(data.campaign_leads, data.statuses, strict=True)
-           if status is None or s == status]
+    ids = [
+        row[2]
+        for row, s in zip(data.campaign_leads, data.statuses, strict=True)
+        if status is None or s == status
+    ]
     position = int(len(ids) * depth)
     base: dict[str, Any] = {"limit": PAGE} | ({"status": status} if status else {})
     path = f"/campaigns/{campaign}/leads"
@@ -448,8 +526,10 @@ def run_backend(backend: str, count: int, depth: float, reps: int, workdir: Path
         server.start()
         try:
             with client(server) as http:
-                pages = [listing(http, campaign, data, depth, reps, status)
-                         for status in (None, FILTER_STATUS)]
+                pages = [
+                    listing(http, campaign, data, depth, reps, status)
+                    for status in (None, FILTER_STATUS)
+                ]
                 before = server.memory_mb()
                 print(f"[{backend}] exporting", flush=True)
                 exports, raws = [], []
@@ -489,32 +569,48 @@ def run_backend(backend: str, count: int, depth: float, reps: int, workdir: Path
 
 def summary(results: list[Result]) -> None:
     print()
-    print("Pages of 100 (median ms); deep = at the depth by cursor / by offset; "
-          "ratio = deep cursor / first page (target <= 2)")
-    print(f"{'backend':<10}{'filter':<15}{'first ms':>10}{'cursor ms':>11}{'ratio':>7}"
-          f"{'offset ms':>11}")
+    print(
+        "Pages of 100 (median ms); deep = at the depth by cursor / by offset; "
+        "ratio = deep cursor / first page (target <= 2)"
+    )
+    print(
+        f"{'backend':<10}{'filter':<15}{'first ms':>10}{'cursor ms':>11}{'ratio':>7}"
+        f"{'offset ms':>11}"
+    )
     for r in results:
         for page in r.listing:
-            print(f"{r.backend:<10}{page['status'] or '-':<15}{page['first_page_ms']:>10.1f}"
-                  f"{page['deep_cursor_ms']:>11.1f}{page['cursor_ratio']:>7.2f}"
-                  f"{page['deep_offset_ms']:>11.1f}")
+            print(
+                f"{r.backend:<10}{page['status'] or '-':<15}{page['first_page_ms']:>10.1f}"
+                f"{page['deep_cursor_ms']:>11.1f}{page['cursor_ratio']:>7.2f}"
+                f"{page['deep_offset_ms']:>11.1f}"
+            )
     print()
-    print("Whole export against a raw read of the same rows; ratio = export / raw (target >= 0.5);"
-          " server peak RSS (VmHWM) before and after the export")
-    print(f"{'backend':<10}{'export rows/s':>15}{'raw rows/s':>13}{'ratio':>7}"
-          f"{'peak MB before':>16}{'after':>8}")
+    print(
+        "Whole export against a raw read of the same rows; ratio = export / raw (target >= 0.5);"
+        " server peak RSS (VmHWM) before and after the export"
+    )
+    print(
+        f"{'backend':<10}{'export rows/s':>15}{'raw rows/s':>13}{'ratio':>7}"
+        f"{'peak MB before':>16}{'after':>8}"
+    )
     for r in results:
-        print(f"{r.backend:<10}{r.export_rows_per_s:>15,}{r.raw_rows_per_s:>13,}"
-              f"{r.export_ratio:>7.2f}{r.peak_mb_before_export:>16.1f}"
-              f"{r.peak_mb_after_export:>8.1f}")
+        print(
+            f"{r.backend:<10}{r.export_rows_per_s:>15,}{r.raw_rows_per_s:>13,}"
+            f"{r.export_ratio:>7.2f}{r.peak_mb_before_export:>16.1f}"
+            f"{r.peak_mb_after_export:>8.1f}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--depth", type=float, default=0.9,
-                        help="how deep the deep page is, as a share of the leads (default 0.9)")
+    parser.add_argument(
+        "--depth",
+        type=float,
+        default=0.9,
+        help="how deep the deep page is, as a share of the leads (default 0.9)",
+    )
     parser.add_argument("--reps", type=int, default=7, help="timed requests per figure")
     args = parser.parse_args()
 

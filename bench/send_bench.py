@@ -133,10 +133,25 @@ SEQUENCE = {
     ]
 }
 MEMBER_COLUMNS = COLUMNS["campaign_leads"] + [
-    "next_seq", "next_send_at", "email_account_id", "last_sent_at", "hold",
+    "next_seq",
+    "next_send_at",
+    "email_account_id",
+    "last_sent_at",
+    "hold",
 ]
-MESSAGE_COLUMNS = ["account_id", "campaign_id", "lead_id", "seq_number", "variant_label",
-                   "email_account_id", "message_id", "state", "links", "created_at", "sent_at"]
+MESSAGE_COLUMNS = [
+    "account_id",
+    "campaign_id",
+    "lead_id",
+    "seq_number",
+    "variant_label",
+    "email_account_id",
+    "message_id",
+    "state",
+    "links",
+    "created_at",
+    "sent_at",
+]
 
 
 # --------------------------------------------------------------------------- the sink
@@ -307,27 +322,35 @@ def set_up_campaign(server: Server, mailboxes: int, sink_port: int) -> tuple[int
     with _api(server) as http:
         campaign = _post(http, "/campaigns", {"name": "Sending benchmark"})["id"]
         boxes = [
-            _post(http, "/email-accounts/save", {
-                "from_name": f"Sam Sender {i}",
-                "from_email": f"sender{i}@openlead.example",
-                "user_name": f"sender{i}@openlead.example",
-                "password": "",
-                "smtp_host": "127.0.0.1",
-                "smtp_port": sink_port,
-                "smtp_security": "NONE",
-                "max_email_per_day": 100_000,
-            })["id"]
+            _post(
+                http,
+                "/email-accounts/save",
+                {
+                    "from_name": f"Sam Sender {i}",
+                    "from_email": f"sender{i}@openlead.example",
+                    "user_name": f"sender{i}@openlead.example",
+                    "password": "",
+                    "smtp_host": "127.0.0.1",
+                    "smtp_port": sink_port,
+                    "smtp_security": "NONE",
+                    "max_email_per_day": 100_000,
+                },
+            )["id"]
             for i in range(mailboxes)
         ]
         _post(http, f"/campaigns/{campaign}/email-accounts", {"email_account_ids": boxes})
-        _post(http, f"/campaigns/{campaign}/schedule", {
-            "timezone": "UTC",
-            "days_of_the_week": [0, 1, 2, 3, 4, 5, 6],
-            "start_hour": "00:00",
-            "end_hour": "24:00",
-            "min_time_btw_emails": 0,
-            "max_new_leads_per_day": 1_000_000,
-        })
+        _post(
+            http,
+            f"/campaigns/{campaign}/schedule",
+            {
+                "timezone": "UTC",
+                "days_of_the_week": [0, 1, 2, 3, 4, 5, 6],
+                "start_hour": "00:00",
+                "end_hour": "24:00",
+                "min_time_btw_emails": 0,
+                "max_new_leads_per_day": 1_000_000,
+            },
+        )
         _post(http, f"/campaigns/{campaign}/sequences", SEQUENCE)
     return campaign, boxes
 
@@ -430,11 +453,13 @@ class Round:
     load_average: list[float]
 
     def line(self) -> str:
-        return (f"dispatcher {self.dispatcher_per_s:,}/s ({self.dispatcher_sessions} sessions), "
-                f"raw {self.raw_per_s:,}/s, ratio {self.ratio:.2f}, worker peak "
-                f"{self.worker_peak_mb} MB; CPU per message: worker "
-                f"{self.worker_cpu_ms_per_message} ms, raw client {self.raw_cpu_ms_per_message}"
-                f" ms, sink {self.sink_cpu_ms_per_message} ms; load {self.load_average[0]}")
+        return (
+            f"dispatcher {self.dispatcher_per_s:,}/s ({self.dispatcher_sessions} sessions), "
+            f"raw {self.raw_per_s:,}/s, ratio {self.ratio:.2f}, worker peak "
+            f"{self.worker_peak_mb} MB; CPU per message: worker "
+            f"{self.worker_cpu_ms_per_message} ms, raw client {self.raw_cpu_ms_per_message}"
+            f" ms, sink {self.sink_cpu_ms_per_message} ms; load {self.load_average[0]}"
+        )
 
 
 def _worker(scratch: Scratch, log: Path, profile: Path | None) -> subprocess.Popen[bytes]:
@@ -447,8 +472,12 @@ def _worker(scratch: Scratch, log: Path, profile: Path | None) -> subprocess.Pop
     }
     with log.open("ab") as out:
         profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
-        process = subprocess.Popen([sys.executable, *profiler, "-m", "openlead.cli", "worker"],
-                                   env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, *profiler, "-m", "openlead.cli", "worker"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 60
     while "started" not in log.read_text():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -468,8 +497,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def throughput_round(backend: str, count: int, mailboxes: int, sink: Sink, workdir: Path,
-                     profile: Path | None = None) -> Round:
+def throughput_round(
+    backend: str, count: int, mailboxes: int, sink: Sink, workdir: Path, profile: Path | None = None
+) -> Round:
     scratch = Scratch.create(backend, workdir, "send")
     try:
         server = _server(scratch)
@@ -480,19 +510,24 @@ def throughput_round(backend: str, count: int, mailboxes: int, sink: Sink, workd
         finally:
             server.stop()
         stamp = datetime.now(UTC) - timedelta(hours=1)
-        members = [(account, campaign, i + 1, "NOT_CONTACTED", False, False, stamp, stamp)
-                   for i in range(count)]
-        scratch.load({
-            "leads": (COLUMNS["leads"], _leads(count, account, campaign)),
-            "campaign_leads": (COLUMNS["campaign_leads"], members),
-        })
+        members = [
+            (account, campaign, i + 1, "NOT_CONTACTED", False, False, stamp, stamp)
+            for i in range(count)
+        ]
+        scratch.load(
+            {
+                "leads": (COLUMNS["leads"], _leads(count, account, campaign)),
+                "campaign_leads": (COLUMNS["campaign_leads"], members),
+            }
+        )
         sink.reset()
         worker = _worker(scratch, workdir / "worker.log", profile)
         try:
             cpu_before, sink_before = _cpu_seconds(worker.pid), sink.cpu_seconds()
             started = time.monotonic()
-            scratch.scalar(f"UPDATE campaigns SET status = 'ACTIVE' WHERE id = {campaign} "
-                           "RETURNING id")
+            scratch.scalar(
+                f"UPDATE campaigns SET status = 'ACTIVE' WHERE id = {campaign} RETURNING id"
+            )
             last = sink.wait_for(count, timeout=3600, alive=lambda: worker.poll() is None)
             sink_cpu = sink.cpu_seconds() - sink_before
             sessions = sink.sessions.value
@@ -509,7 +544,8 @@ def throughput_round(backend: str, count: int, mailboxes: int, sink: Sink, workd
         finally:
             _stop(worker)
         at_step_2 = scratch.scalar(
-            "SELECT count(*) FROM campaign_leads WHERE next_seq = 2 AND status = 'IN_PROGRESS'")
+            "SELECT count(*) FROM campaign_leads WHERE next_seq = 2 AND status = 'IN_PROGRESS'"
+        )
         assert at_step_2 == count, (at_step_2, count)
         assert sink.count.value == count, (sink.count.value, count)
         kept = sink.kept(workdir / "kept.pickle")
@@ -550,8 +586,9 @@ class DueCampaign:
     campaign: int
 
 
-def due_campaign(count: int, account: int, campaign: int, boxes: list[int], now: datetime,
-                 seed: int = 20261201) -> DueCampaign:
+def due_campaign(
+    count: int, account: int, campaign: int, boxes: list[int], now: datetime, seed: int = 20261201
+) -> DueCampaign:
     """A campaign sent in lead order, half way through: the first tenth of the leads
     completed, the rest of the first half at step 2 (``DUE_NOW`` of them due now, the others
     in the days to come) but for ``SHARE_HELD`` of them held at step 1 (blocked at the moment
@@ -570,26 +607,39 @@ def due_campaign(count: int, account: int, campaign: int, boxes: list[int], now:
         added = start + timedelta(seconds=i // 400)
         base = (account, campaign, lead)
         if i >= count // 2 or i in held:
-            members.append((*base, "NOT_CONTACTED", False, False, added, added, 1, None,
-                            box if i in held else None, None,
-                            (HOLD if i % 2 else HOLD_MISSING) if i in held else None))
+            members.append(
+                (
+                    *base,
+                    "NOT_CONTACTED",
+                    False,
+                    False,
+                    added,
+                    added,
+                    1,
+                    None,
+                    box if i in held else None,
+                    None,
+                    (HOLD if i % 2 else HOLD_MISSING) if i in held else None,
+                )
+            )
             continue
         sent_1 = now - timedelta(days=3, seconds=rng.randrange(86400))
         messages.append((*base, 1, "A", box, f"<{lead}.1@bench>", "sent", "[]", sent_1, sent_1))
         if i < count // 10:
             sent_2 = sent_1 + timedelta(days=3)
-            messages.append((*base, 2, "A", box, f"<{lead}.2@bench>", "sent", "[]", sent_2,
-                             sent_2))
-            members.append((*base, "COMPLETED", False, False, added, sent_2,
-                            None, None, box, sent_2, None))
+            messages.append((*base, 2, "A", box, f"<{lead}.2@bench>", "sent", "[]", sent_2, sent_2))
+            members.append(
+                (*base, "COMPLETED", False, False, added, sent_2, None, None, box, sent_2, None)
+            )
             continue
         if i in due_at:
             when = now - timedelta(seconds=rng.randrange(1, 6 * 3600))
             due.append((lead, when))
         else:
             when = now + timedelta(seconds=rng.randrange(3600, 3 * 86400))
-        members.append((*base, "IN_PROGRESS", False, False, added, sent_1, 2, when, box, sent_1,
-                        None))
+        members.append(
+            (*base, "IN_PROGRESS", False, False, added, sent_1, 2, when, box, sent_1, None)
+        )
     tables: Tables = {
         "leads": (COLUMNS["leads"], data.leads),
         "campaign_leads": (MEMBER_COLUMNS, members),
@@ -619,8 +669,9 @@ class StatementTimes:
                 self.totals[words] += time.perf_counter() - conn.info["bench_started"]
 
 
-async def _claims(url: str, setup: DueCampaign, boxes: list[int], now: datetime, reps: int
-                  ) -> tuple[list[float], dict[str, float]]:
+async def _claims(
+    url: str, setup: DueCampaign, boxes: list[int], now: datetime, reps: int
+) -> tuple[list[float], dict[str, float]]:
     database = create_database(url)
     settings = Settings(database_url=url, secret_key=SECRET)
     dispatcher = Dispatcher(database, Vault(SECRET.encode()), settings)
@@ -637,22 +688,34 @@ async def _claims(url: str, setup: DueCampaign, boxes: list[int], now: datetime,
         async with database.write() as conn:
             await conn.execute(
                 update(campaign_leads)
-                .where(campaign_leads.c.account_id == a, campaign_leads.c.campaign_id == c,
-                       campaign_leads.c.next_seq == 1,
-                       campaign_leads.c.next_send_at.is_not(None))
+                .where(
+                    campaign_leads.c.account_id == a,
+                    campaign_leads.c.campaign_id == c,
+                    campaign_leads.c.next_seq == 1,
+                    campaign_leads.c.next_send_at.is_not(None),
+                )
                 .values(next_send_at=None, email_account_id=None)
             )
             await conn.execute(
                 update(campaign_leads)
-                .where(campaign_leads.c.account_id == a, campaign_leads.c.campaign_id == c,
-                       campaign_leads.c.lead_id == bindparam("lead"))
+                .where(
+                    campaign_leads.c.account_id == a,
+                    campaign_leads.c.campaign_id == c,
+                    campaign_leads.c.lead_id == bindparam("lead"),
+                )
                 .values(next_send_at=bindparam("at")),
                 [{"lead": lead, "at": at} for lead, at in setup.due],
             )
-            await conn.execute(update(email_accounts).where(email_accounts.c.account_id == a)
-                               .values(sent_day=None, sent_today=0, last_claimed_at=None))
-            await conn.execute(update(campaigns).where(campaigns.c.id == c)
-                               .values(new_leads_day=None, new_leads_today=0))
+            await conn.execute(
+                update(email_accounts)
+                .where(email_accounts.c.account_id == a)
+                .values(sent_day=None, sent_today=0, last_claimed_at=None)
+            )
+            await conn.execute(
+                update(campaigns)
+                .where(campaigns.c.id == c)
+                .values(new_leads_day=None, new_leads_today=0)
+            )
         if not database.is_sqlite:
             async with database.writer.connect() as conn:
                 auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -672,13 +735,14 @@ async def _claims(url: str, setup: DueCampaign, boxes: list[int], now: datetime,
             await put_back()
     finally:
         await database.dispose()
-    per_tick = {k: round(v * 1000 / reps, 2) for k, v in
-                sorted(timings.totals.items(), key=lambda kv: -kv[1])}
+    per_tick = {
+        k: round(v * 1000 / reps, 2)
+        for k, v in sorted(timings.totals.items(), key=lambda kv: -kv[1])
+    }
     return times, per_tick
 
 
-def due_cost(backend: str, count: int, mailboxes: int, reps: int, workdir: Path
-             ) -> dict[str, Any]:
+def due_cost(backend: str, count: int, mailboxes: int, reps: int, workdir: Path) -> dict[str, Any]:
     scratch = Scratch.create(backend, workdir, "due")
     try:
         server = _server(scratch)
@@ -695,8 +759,7 @@ def due_cost(backend: str, count: int, mailboxes: int, reps: int, workdir: Path
         # garbage collector, which the ticks set off, walk them all.
         setup.tables.clear()
         gc.collect()
-        scratch.scalar(f"UPDATE campaigns SET status = 'ACTIVE' WHERE id = {campaign} "
-                       "RETURNING id")
+        scratch.scalar(f"UPDATE campaigns SET status = 'ACTIVE' WHERE id = {campaign} RETURNING id")
         print(f"[{backend}] loaded in {load:.1f} s; timing ticks", flush=True)
         times, statements = asyncio.run(_claims(scratch.url, setup, boxes, now, reps))
     finally:
@@ -745,17 +808,23 @@ def summary(results: list[Result]) -> dict[str, Any]:
                 "ratio": r.median("ratio"),
                 "worker_peak_mb": r.median("worker_peak_mb"),
             }
-            print(f"[{r.backend}] throughput, {r.leads:,} messages, {r.mailboxes} mailboxes, "
-                  f"median of {len(r.rounds)}: dispatcher {line['dispatcher_per_s']:,.0f}/s, "
-                  f"raw aiosmtplib {line['raw_per_s']:,.0f}/s, ratio {line['ratio']:.2f} "
-                  f"(target >= 0.5), worker peak {line['worker_peak_mb']:.1f} MB, load "
-                  f"{statistics.median(x.load_average[0] for x in r.rounds):.2f}")
+            print(
+                f"[{r.backend}] throughput, {r.leads:,} messages, {r.mailboxes} mailboxes, "
+                f"median of {len(r.rounds)}: dispatcher {line['dispatcher_per_s']:,.0f}/s, "
+                f"raw aiosmtplib {line['raw_per_s']:,.0f}/s, ratio {line['ratio']:.2f} "
+                f"(target >= 0.5), worker peak {line['worker_peak_mb']:.1f} MB, load "
+                f"{statistics.median(x.load_average[0] for x in r.rounds):.2f}"
+            )
         if r.due:
             costs = ", ".join(f"{d['leads']:,} leads {d['median_ms']:.1f} ms" for d in r.due)
-            line |= {"due_ms": {d["leads"]: d["median_ms"] for d in r.due},
-                     "due_ratio": r.due_ratio}
-            print(f"[{r.backend}] finding due work (one tick without SMTP, median): {costs}; "
-                  f"ratio {r.due_ratio} (target <= 2), load {r.due[-1]['load_average'][0]:.2f}")
+            line |= {
+                "due_ms": {d["leads"]: d["median_ms"] for d in r.due},
+                "due_ratio": r.due_ratio,
+            }
+            print(
+                f"[{r.backend}] finding due work (one tick without SMTP, median): {costs}; "
+                f"ratio {r.due_ratio} (target <= 2), load {r.due[-1]['load_average'][0]:.2f}"
+            )
         out[r.backend] = line
     return out
 
@@ -768,10 +837,17 @@ def main() -> None:
     parser.add_argument("--part", choices=["throughput", "due", "both"], default="both")
     parser.add_argument("--reps", type=int, default=3, help="throughput rounds per backend")
     parser.add_argument("--claim-reps", type=int, default=7, help="timed ticks per campaign")
-    parser.add_argument("--profile", type=Path, default=None,
-                        help="run the worker under cProfile, the stats written here (slower)")
-    parser.add_argument("--due-sizes", default="10000,1000000",
-                        help="campaign sizes for the due-work cost, smallest first")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="run the worker under cProfile, the stats written here (slower)",
+    )
+    parser.add_argument(
+        "--due-sizes",
+        default="10000,1000000",
+        help="campaign sizes for the due-work cost, smallest first",
+    )
     args = parser.parse_args()
     sizes = [int(x) for x in args.due_sizes.split(",")]
 
@@ -789,16 +865,21 @@ def main() -> None:
                 results.append(result)
                 if sink is not None:
                     for rep in range(args.reps):
-                        one = throughput_round(backend, args.leads, args.mailboxes, sink, workdir,
-                                               args.profile)
+                        one = throughput_round(
+                            backend, args.leads, args.mailboxes, sink, workdir, args.profile
+                        )
                         result.rounds.append(one)
                         print(f"[{backend}] round {rep + 1}: {one.line()}", flush=True)
                 if args.part != "throughput":
                     for size in sizes:
                         result.due.append(
-                            due_cost(backend, size, args.mailboxes, args.claim_reps, workdir))
-                        print(f"[{backend}] due work at {size:,} leads: "
-                              f"{result.due[-1]['median_ms']} ms per tick", flush=True)
+                            due_cost(backend, size, args.mailboxes, args.claim_reps, workdir)
+                        )
+                        print(
+                            f"[{backend}] due work at {size:,} leads: "
+                            f"{result.due[-1]['median_ms']} ms per tick",
+                            flush=True,
+                        )
         finally:
             if sink is not None:
                 sink.stop()

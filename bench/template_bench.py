@@ -76,8 +76,14 @@ JORDAN_CUSTOM = {
     "funding_round": "Series B",
 }
 # Variable -> the raw test for "no value", per dialect (templates.BLANK_CHARS: space, tab, LF, CR).
-COUNTED = ["company_name", "first_name", "funding_round", "job_title", "mutual_connection",
-           "pain_point"]
+COUNTED = [
+    "company_name",
+    "first_name",
+    "funding_round",
+    "job_title",
+    "mutual_connection",
+    "pain_point",
+]
 
 
 def _sqlite_missing(name: str) -> str:
@@ -128,19 +134,56 @@ def generate(count: int, seed: int = 20261130) -> tuple[list[tuple], list[tuple]
             custom["mutual_connection"] = "Sarah from YC"
         first = "" if rng.random() < 0.05 else f"Name{i % 997}"
         email = f"lead{i}@company{i % 5000}.example.com"
-        leads.append((
-            lead_id, ACCOUNT, email, email.split("@")[1], first, "Lee", f"Company {i % 5000}",
-            None, None, None, None, None, orjson.dumps(custom).decode(), now, now,
-        ))
+        leads.append(
+            (
+                lead_id,
+                ACCOUNT,
+                email,
+                email.split("@")[1],
+                first,
+                "Lee",
+                f"Company {i % 5000}",
+                None,
+                None,
+                None,
+                None,
+                None,
+                orjson.dumps(custom).decode(),
+                now,
+                now,
+            )
+        )
         members.append((ACCOUNT, CAMPAIGN, lead_id, "NOT_CONTACTED", False, False, now, now))
     return leads, members
 
 
-LEAD_COLUMNS = ["id", "account_id", "email", "email_domain", "first_name", "last_name",
-                "company_name", "location", "phone_number", "website", "linkedin_profile",
-                "company_url", "custom_fields", "created_at", "updated_at"]
-MEMBER_COLUMNS = ["account_id", "campaign_id", "lead_id", "status", "ignore_block_list",
-                  "ignore_unsubscribe_list", "created_at", "updated_at"]
+LEAD_COLUMNS = [
+    "id",
+    "account_id",
+    "email",
+    "email_domain",
+    "first_name",
+    "last_name",
+    "company_name",
+    "location",
+    "phone_number",
+    "website",
+    "linkedin_profile",
+    "company_url",
+    "custom_fields",
+    "created_at",
+    "updated_at",
+]
+MEMBER_COLUMNS = [
+    "account_id",
+    "campaign_id",
+    "lead_id",
+    "status",
+    "ignore_block_list",
+    "ignore_unsubscribe_list",
+    "created_at",
+    "updated_at",
+]
 
 
 def _sqlite_value(value: Any) -> Any:
@@ -160,13 +203,18 @@ def load_sqlite(path: Path, leads: list[tuple], members: list[tuple]) -> float:
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("PRAGMA cache_size=-1000000")
         conn.execute("BEGIN")
-        conn.execute("INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)",
-                     (ACCOUNT, "bench", now))
+        conn.execute(
+            "INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)", (ACCOUNT, "bench", now)
+        )
         conn.execute(
             "INSERT INTO campaigns (id, account_id, name, status, created_at, updated_at) "
-            "VALUES (?, ?, 'bench', 'DRAFTED', ?, ?)", (CAMPAIGN, ACCOUNT, now, now))
-        for table, columns, rows in (("leads", LEAD_COLUMNS, leads),
-                                     ("campaign_leads", MEMBER_COLUMNS, members)):
+            "VALUES (?, ?, 'bench', 'DRAFTED', ?, ?)",
+            (CAMPAIGN, ACCOUNT, now, now),
+        )
+        for table, columns, rows in (
+            ("leads", LEAD_COLUMNS, leads),
+            ("campaign_leads", MEMBER_COLUMNS, members),
+        ):
             marks = ", ".join("?" for _ in columns)
             conn.executemany(
                 f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
@@ -187,17 +235,28 @@ async def _load_pg(dsn: str, leads: list[tuple], members: list[tuple]) -> None:
     conn = await asyncpg.connect(dsn)
     try:
         async with conn.transaction():
-            await conn.execute("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)",
-                               ACCOUNT, "bench", now)
+            await conn.execute(
+                "INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)",
+                ACCOUNT,
+                "bench",
+                now,
+            )
             await conn.execute(
                 "INSERT INTO campaigns (id, account_id, name, status, created_at, updated_at) "
-                "VALUES ($1, $2, 'bench', 'DRAFTED', $3, $3)", CAMPAIGN, ACCOUNT, now)
+                "VALUES ($1, $2, 'bench', 'DRAFTED', $3, $3)",
+                CAMPAIGN,
+                ACCOUNT,
+                now,
+            )
             await conn.copy_records_to_table("leads", records=leads, columns=LEAD_COLUMNS)
-            await conn.copy_records_to_table("campaign_leads", records=members,
-                                             columns=MEMBER_COLUMNS)
+            await conn.copy_records_to_table(
+                "campaign_leads", records=members, columns=MEMBER_COLUMNS
+            )
             for table in ("accounts", "campaigns", "leads"):
-                await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                   f"(SELECT max(id) FROM {table}))")
+                await conn.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"
+                )
         await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()
@@ -210,7 +269,11 @@ def create_pg_database() -> tuple[str, str, str]:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    return name, f"{base}/{name}", f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+    return (
+        name,
+        f"{base}/{name}",
+        f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{name}",
+    )
 
 
 def drop_pg_database(name: str) -> None:
@@ -224,9 +287,18 @@ def drop_pg_database(name: str) -> None:
 
 
 async def save_steps(url: str) -> None:
-    body = SequencesIn.model_validate({"sequences": [{
-        "seq_number": 1, "seq_delay_details": {"delay_in_days": 0},
-        "subject": SUBJECT, "email_body": GUIDE_TEMPLATE}]})
+    body = SequencesIn.model_validate(
+        {
+            "sequences": [
+                {
+                    "seq_number": 1,
+                    "seq_delay_details": {"delay_in_days": 0},
+                    "subject": SUBJECT,
+                    "email_body": GUIDE_TEMPLATE,
+                }
+            ]
+        }
+    )
     database = create_database(url, pool_size=1)
     try:
         async with database.write() as conn:
@@ -321,8 +393,11 @@ def run_backend(backend: str, count: int, rounds: int, workdir: Path) -> dict[st
             "missing": counts,
             "samples": {v.name: v.sample_lead_ids for v in report.variables if v.required},
         }
-        print(f"[{backend}] check {check_s:.3f} s, raw count {raw_s:.3f} s, "
-              f"ratio {raw_s / check_s:.2f}", flush=True)
+        print(
+            f"[{backend}] check {check_s:.3f} s, raw count {raw_s:.3f} s, "
+            f"ratio {raw_s / check_s:.2f}",
+            flush=True,
+        )
         return result
     finally:
         if pg_name:
@@ -363,8 +438,11 @@ def render_throughput(rounds: int, batch: int) -> dict[str, Any]:
             func()
             best[name] = min(best[name], time.perf_counter() - started)
     ours_rate, theirs_rate = batch / best["ours"], batch / best["theirs"]
-    print(f"render: openlead {ours_rate:,.0f}/s, python-liquid {theirs_rate:,.0f}/s, "
-          f"ratio {ours_rate / theirs_rate:.2f}", flush=True)
+    print(
+        f"render: openlead {ours_rate:,.0f}/s, python-liquid {theirs_rate:,.0f}/s, "
+        f"ratio {ours_rate / theirs_rate:.2f}",
+        flush=True,
+    )
     return {
         "template": "the guide's (6 variables)",
         "openlead_renders_per_s": round(ours_rate),
@@ -425,16 +503,22 @@ def main() -> None:
     print()
     print(f"{'backend':<10}{'leads':>11}{'check s':>10}{'raw count s':>13}{'ratio':>7}")
     for c in checks:
-        print(f"{c['backend']:<10}{c['leads']:>11,}{c['check_seconds']:>10.3f}"
-              f"{c['raw_count_seconds']:>13.3f}{c['ratio_raw_over_check']:>7.2f}")
-    print(f"render/s  openlead {render['openlead_renders_per_s']:,}  python-liquid "
-          f"{render['python_liquid_renders_per_s']:,}  ratio {render['ratio']:.2f}")
+        print(
+            f"{c['backend']:<10}{c['leads']:>11,}{c['check_seconds']:>10.3f}"
+            f"{c['raw_count_seconds']:>13.3f}{c['ratio_raw_over_check']:>7.2f}"
+        )
+    print(
+        f"render/s  openlead {render['openlead_renders_per_s']:,}  python-liquid "
+        f"{render['python_liquid_renders_per_s']:,}  ratio {render['ratio']:.2f}"
+    )
 
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS / f"template-{stamp}.json"
-    out.write_text(json.dumps(
-        {"when": stamp, "machine": facts, "check": checks, "render": render}, indent=2) + "\n")
+    out.write_text(
+        json.dumps({"when": stamp, "machine": facts, "check": checks, "render": render}, indent=2)
+        + "\n"
+    )
     print(f"written to {out}")
 
 

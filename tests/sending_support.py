@@ -245,11 +245,7 @@ def check_matched(
         check_unsubscribe_headers(got)
         assert token_ref(vault, got) == (row.campaign_id, row.lead_id, row.seq_number)
         matched.append((got, row))
-    twice = [
-        key
-        for key, n in Counter(token_ref(vault, got) for got in received).items()
-        if n > 1
-    ]
+    twice = [key for key, n in Counter(token_ref(vault, got) for got in received).items() if n > 1]
     assert not twice, f"(campaign, lead, step) received more than once: {twice[:10]}"
     return matched
 

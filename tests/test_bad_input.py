@@ -242,9 +242,7 @@ def test_a_lead_list_that_is_not_a_list_of_objects_is_400(
     assert_nothing_stored(api, campaign, ["a@example.com"])
 
 
-def test_settings_that_are_not_an_object_are_400(
-    api: Api, campaign: int, leads_path: str
-) -> None:
+def test_settings_that_are_not_an_object_are_400(api: Api, campaign: int, leads_path: str) -> None:
     emails = unique_emails(2)
     body = {**_with_bad_lead(emails), "settings": ["ignore_global_block_list"]}
     error = assert_error(api.post(leads_path, json=body), 400, "invalid_request")
@@ -344,8 +342,17 @@ def test_a_megabyte_long_unknown_field_is_not_echoed(
 
 @pytest.mark.parametrize(
     "value",
-    ["Ada\r\nBcc: victim@example.com", "Ada\n", "\tAda", "A\x00da", "A\x07da", "A\x1bda",
-     "A\x7fda", "A\x85da", "A\u2028da"],
+    [
+        "Ada\r\nBcc: victim@example.com",
+        "Ada\n",
+        "\tAda",
+        "A\x00da",
+        "A\x07da",
+        "A\x1bda",
+        "A\x7fda",
+        "A\x85da",
+        "A\u2028da",
+    ],
     ids=["crlf", "lf", "tab", "nul", "bell", "escape", "del", "nel", "line-separator"],
 )
 @pytest.mark.parametrize("field", ["first_name", "last_name", "company_name", "location"])
@@ -423,8 +430,19 @@ NUMBER_MESSAGE = (
             "9007199254740991; send a larger one as a string",
         ),
     ],
-    ids=["nan", "inf", "-inf", "1e400", "1e30", "object", "list", "long-text", "long-digits",
-         "10**30", "2**53"],
+    ids=[
+        "nan",
+        "inf",
+        "-inf",
+        "1e400",
+        "1e30",
+        "object",
+        "list",
+        "long-text",
+        "long-digits",
+        "10**30",
+        "2**53",
+    ],
 )
 def test_a_bad_custom_field_value_is_400(
     api: Api, campaign: int, leads_path: str, literal: str, message: str
@@ -670,12 +688,17 @@ def test_a_method_the_path_does_not_have_is_405_listing_the_ones_it_has(api: Api
         ("/leads/block-list", {"domains": {"example.org": True}}, "domains"),
         ("/leads/block-list", {"emails": ["ok@example.com", "a\x00@example.com"]}, "emails.1"),
         ("/leads/block-list", {"emails": ["ok@example.com", "x" * 1001]}, "emails.1"),
-        ("/leads/add-domain-block-list", {"domain_block_list": ["example.org", 7]},
-         "domain_block_list.1"),
-        ("/leads/add-domain-block-list", {"domain_block_list": "example.org"},
-         "domain_block_list"),
-        ("/leads/add-domain-block-list", {"domain_block_list": ["example.org"], "client_id": "1"},
-         "client_id"),
+        (
+            "/leads/add-domain-block-list",
+            {"domain_block_list": ["example.org", 7]},
+            "domain_block_list.1",
+        ),
+        ("/leads/add-domain-block-list", {"domain_block_list": "example.org"}, "domain_block_list"),
+        (
+            "/leads/add-domain-block-list",
+            {"domain_block_list": ["example.org"], "client_id": "1"},
+            "client_id",
+        ),
     ],
 )
 def test_block_list_entries_that_are_not_strings_are_400(

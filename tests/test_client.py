@@ -131,9 +131,12 @@ def test_errors_are_typed_and_carry_the_server_fields(local: Client, local_db: s
     assert status.value.code == "invalid_status"
     assert "INTERESTED" in status.value.details["valid"]
     app = _app(local_db)
-    with Client(
-        "http://openlead.test", "ol_wrong_key_0000000000", transport=SyncASGITransport(app)
-    ) as c, pytest.raises(AuthenticationError) as denied:
+    with (
+        Client(
+            "http://openlead.test", "ol_wrong_key_0000000000", transport=SyncASGITransport(app)
+        ) as c,
+        pytest.raises(AuthenticationError) as denied,
+    ):
         c.list_campaigns()
     assert denied.value.code == "invalid_api_key"
     assert isinstance(denied.value, OpenleadError)

@@ -283,8 +283,11 @@ def test_lead_writes_keep_order_merge_rule_and_event_shape(database_url: str) ->
                     conn,
                     account_id,
                     *_batch(
-                        {"email": "zed@fast.example", "first_name": "Zed",
-                         "custom_fields": {"a": 1}},
+                        {
+                            "email": "zed@fast.example",
+                            "first_name": "Zed",
+                            "custom_fields": {"a": 1},
+                        },
                         {"email": "amy@fast.example", "last_name": "Old", "website": "w"},
                     ),
                     now,
@@ -367,8 +370,16 @@ def test_known_and_new_leads_added_together_keep_the_request_order(database_url:
 
     async def add(conn, campaign: int, known: frozenset[str], *leads: dict) -> None:  # type: ignore[no-untyped-def]
         await repository.add_leads(
-            conn, account_id, campaign, *_batch(*leads), known, "NOT_CONTACTED", False, False,
-            "LEAD_ADDED", now,
+            conn,
+            account_id,
+            campaign,
+            *_batch(*leads),
+            known,
+            "NOT_CONTACTED",
+            False,
+            False,
+            "LEAD_ADDED",
+            now,
         )
 
     async def run() -> int:
@@ -376,13 +387,18 @@ def test_known_and_new_leads_added_together_keep_the_request_order(database_url:
         try:
             async with database.write() as conn:
                 first = (await campaigns.create(conn, account_id, "mix first")).id
-                await add(conn, first, frozenset(),
-                          {"email": "old@mix.example", "first_name": "Old",
-                           "custom_fields": {"a": 1}})
+                await add(
+                    conn,
+                    first,
+                    frozenset(),
+                    {"email": "old@mix.example", "first_name": "Old", "custom_fields": {"a": 1}},
+                )
             async with database.write() as conn:
                 second = (await campaigns.create(conn, account_id, "mix second")).id
                 await add(
-                    conn, second, frozenset({"old@mix.example"}),
+                    conn,
+                    second,
+                    frozenset({"old@mix.example"}),
                     {"email": "new1@mix.example"},
                     {"email": "old@mix.example", "last_name": "L", "custom_fields": {"b": 2}},
                     {"email": "new2@mix.example"},

@@ -65,7 +65,8 @@ def test_statement_count_does_not_grow_with_the_batch(database_url):
                     )
                     assert result.added_count > 0
                 seen[size] = [
-                    s for s in statements
+                    s
+                    for s in statements
                     # Planner statistics, gathered once per table (leads.repository).
                     if not s.strip().startswith("ANALYZE")
                     # SQLite's executemany runs the upsert once per lead, in one call.

@@ -71,8 +71,16 @@ def test_result_counters():
 
 
 def test_probe_forms_are_trimmed_lower_cased_printable_ascii_once() -> None:
-    addresses = [" Alex@Acme.com", "alex@acme.com\t", None, "", "a@müller.de", "nul\x00@x.com",
-                 "bell\x07@x.com", "plain@x.com"]
+    addresses = [
+        " Alex@Acme.com",
+        "alex@acme.com\t",
+        None,
+        "",
+        "a@müller.de",
+        "nul\x00@x.com",
+        "bell\x07@x.com",
+        "plain@x.com",
+    ]
     assert probe_forms(addresses) == ["alex@acme.com", "plain@x.com"]
 
 

@@ -335,8 +335,9 @@ def test_a_mailbox_shared_by_two_campaigns_keeps_each_ones_gap(quiet, sink, quic
     for minute in range(16):
         before = len(sink.received())
         _run(quiet, later(MONDAY, minutes=minute), ticks=2)
-        sent += [(minute, m.to.partition("@")[0].rstrip("0123456789"))
-                 for m in sink.received()[before:]]
+        sent += [
+            (minute, m.to.partition("@")[0].rstrip("0123456789")) for m in sink.received()[before:]
+        ]
     assert Counter(kind for _, kind in sent) == {"quick": 3, "slow": 2}, sent
     for (previous, _), (minute, kind) in pairwise(sent):
         assert minute - previous >= gaps[kind], sent

@@ -299,8 +299,13 @@ def test_the_html_part_is_exactly_the_markup():
     assert parsed.get_content_type() == "multipart/alternative"
 
 
-@given(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(9999, 1, 1),
-                    timezones=st.sampled_from([UTC, timezone(timedelta(hours=-9, minutes=-30))])))
+@given(
+    st.datetimes(
+        min_value=datetime(1971, 1, 1),
+        max_value=datetime(9999, 1, 1),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=-9, minutes=-30))]),
+    )
+)
 def test_the_date_header_is_what_the_standard_library_writes(moment: datetime):
     assert compose.header_date(moment) == format_datetime(moment.astimezone(UTC))
 
@@ -317,7 +322,7 @@ def test_message_ids_and_boundaries_are_unique_and_well_formed():
     assert all(raw.count(b.encode()) == 4 for raw, b in zip(raws, boundaries, strict=True))
 
 
-@given(body=st.text(alphabet=st.sampled_from('<a href="\'>x &amp;#:/hts.HT '), max_size=200))
+@given(body=st.text(alphabet=st.sampled_from("<a href=\"'>x &amp;#:/hts.HT "), max_size=200))
 def test_the_links_a_message_names_are_the_ones_its_click_tokens_count(body: str):
     body = '<p>Hi <a href="https://one.example/?a=1&amp;b=2">one</a> ' + body
     composed = compose.compose(_draft(body=body), _tracking())

@@ -244,6 +244,7 @@ def keys_list(
 def keys_revoke(key_id: int, database_url: DatabaseUrl = None) -> None:
     """Revoke an API key by its id (see `openlead keys list`)."""
     from openlead.accounts import service as accounts
+
     revoked = _in_transaction(
         _settings(database_url).database_url, lambda conn: accounts.revoke_key(conn, key_id)
     )

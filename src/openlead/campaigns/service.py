@@ -148,7 +148,7 @@ async def start_problems(conn: AsyncConnection, account_id: int, campaign: Row) 
             _reason(
                 "leads_missing_variables",
                 f"Some leads have no value for a variable the templates need: {described}. "
-                "Give them a value, add a default (`{{ name | default: \"...\" }}`), or remove "
+                'Give them a value, add a default (`{{ name | default: "..." }}`), or remove '
                 "them from the campaign.",
                 leads_missing=missing,
                 sample_lead_ids={

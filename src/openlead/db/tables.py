@@ -160,9 +160,7 @@ campaign_leads = Table(
 
 # Leads that wait for their first email: found in lead order, a page at a time. A lead leaves
 # the index when it is claimed; an import appends to it.
-FRESH_LEAD = (
-    "next_seq = 1 AND next_send_at IS NULL AND hold IS NULL AND status = 'NOT_CONTACTED'"
-)
+FRESH_LEAD = "next_seq = 1 AND next_send_at IS NULL AND hold IS NULL AND status = 'NOT_CONTACTED'"
 FRESH_LEAD_INDEX = "ix_campaign_leads_fresh"
 Index(
     FRESH_LEAD_INDEX,

@@ -201,7 +201,12 @@ async def import_checks(
     found: dict[int, set[str]] = {
         what: set()
         for what in (
-            _IN_CAMPAIGN, _IN_OTHER, _KNOWN_LEAD, _BLOCKED_ADDRESS, _BLOCKED_DOMAIN, _UNSUBSCRIBED
+            _IN_CAMPAIGN,
+            _IN_OTHER,
+            _KNOWN_LEAD,
+            _BLOCKED_ADDRESS,
+            _BLOCKED_DOMAIN,
+            _UNSUBSCRIBED,
         )
     }
     for what, value in rows:
@@ -508,10 +513,14 @@ def address_is_one_of(conn: AsyncConnection, emails: list[str]) -> ColumnElement
     """Leads whose address is one of these. Beside ``leads.c.account_id == …`` it is one probe
     of the unique (account_id, email_domain, email) index per address."""
     if is_postgres(conn):
-        given: Any = func.unnest(
-            bindparam("address_domains", [domain_of(e) for e in emails], type_=ARRAY(Text)),
-            bindparam("addresses", emails, type_=ARRAY(Text)),
-        ).table_valued("domain", "email").render_derived()
+        given: Any = (
+            func.unnest(
+                bindparam("address_domains", [domain_of(e) for e in emails], type_=ARRAY(Text)),
+                bindparam("addresses", emails, type_=ARRAY(Text)),
+            )
+            .table_valued("domain", "email")
+            .render_derived()
+        )
         pairs = select(given.c.domain, given.c.email)
     else:
         # As in _ADDRESS_IN_SQLITE: a JSON parameter, the domain cut at the "@".

@@ -59,9 +59,7 @@ async def import_leads(
             # None known does, but then the plan must follow the validated reading.
             screened = importer.screen(validated)
         if readings_disagree or not set(probes).issuperset(screened.emails):
-            checks = await repository.import_checks(
-                conn, account_id, campaign_id, screened.emails
-            )
+            checks = await repository.import_checks(conn, account_id, campaign_id, screened.emails)
     if checks is None:
         raise NotFound("Campaign")
     settings = request.settings or ImportSettings()
@@ -115,9 +113,7 @@ async def update_profile(
     conn: AsyncConnection, account_id: int, lead_id: int, patch: LeadProfile
 ) -> Row:
     """Given fields win, absent (or null) ones are kept; custom fields merge key by key."""
-    fields = {
-        f: getattr(patch, f) for f in PROFILE_FIELDS if getattr(patch, f) is not None
-    }
+    fields = {f: getattr(patch, f) for f in PROFILE_FIELDS if getattr(patch, f) is not None}
     custom = {k: v for k, v in (patch.custom_fields or {}).items() if v is not None}
     now = utcnow()
     row = await repository.update_profile(conn, account_id, lead_id, fields, custom, now)
