@@ -53,12 +53,14 @@ from openlead.db.migrate import upgrade
 # The server process, scratch databases and machine facts are import_bench's, shared.
 sys.path.insert(0, str(Path(__file__).parent))
 from import_bench import (
+    FIRST,
     Server,
     _pg_version,
     create_pg_database,
     drop_pg_database,
     machine,
 )
+from import_bench import LAST as IMPORT_LAST
 
 PG_ADMIN_URL = os.environ.get("OPENLEAD_BENCH_PG", "postgresql://127.0.0.1:5432/test")
 RESULTS = Path(__file__).parent / "results"
@@ -77,46 +79,8 @@ STATUSES = [
 ]
 IMPORT_BATCH = 400  # leads imported together share their timestamps, as through the API
 
-FIRST = [
-    "Alex",
-    "Sam",
-    "Maria",
-    "Jean",
-    "Priya",
-    "Chen",
-    "Olga",
-    "Tom",
-    "Fatima",
-    "Lars",
-    "Aiko",
-    "Diego",
-    "Nora",
-    "Ivan",
-    "Zoe",
-    "Omar",
-    "Ines",
-    "Paul",
-    "Lena",
-    "Raj",
-]
-LAST = [
-    "Smith",
-    "Garcia",
-    "Muller",
-    "Dubois",
-    "Kowalski",
-    "Tanaka",
-    "Silva",
-    "Novak",
-    "Jensen",
-    "Rossi",
-    "Khan",
-    "Nguyen",
-    "Brown",
-    "Costa",
-    "Meyer",
-    "Ivanova",
-]
+# import_bench's, in ASCII.
+LAST = [name.replace("ü", "u") for name in IMPORT_LAST]
 TITLES = ["CEO", "CTO", "Head of Sales", "VP Marketing", "Founder", "Engineer", "COO"]
 INDUSTRIES = ["SaaS", "Retail", "Logistics", "Fintech", "Healthcare", "Manufacturing"]
 CITIES = ["Berlin, DE", "Austin, US", "Lyon, FR", "Osaka, JP", "Porto, PT", "Oslo, NO"]

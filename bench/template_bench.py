@@ -53,6 +53,9 @@ from openlead.db.migrate import upgrade
 from openlead.sequences import service, templates
 from openlead.sequences.schemas import SequencesIn
 
+sys.path.insert(0, str(Path(__file__).parent))
+from list_bench import COLUMNS
+
 PG_ADMIN_URL = os.environ.get("OPENLEAD_BENCH_PG", "postgresql://127.0.0.1:5432/test")
 RESULTS = Path(__file__).parent / "results"
 ACCOUNT, CAMPAIGN = 1, 1
@@ -157,33 +160,8 @@ def generate(count: int, seed: int = 20261130) -> tuple[list[tuple], list[tuple]
     return leads, members
 
 
-LEAD_COLUMNS = [
-    "id",
-    "account_id",
-    "email",
-    "email_domain",
-    "first_name",
-    "last_name",
-    "company_name",
-    "location",
-    "phone_number",
-    "website",
-    "linkedin_profile",
-    "company_url",
-    "custom_fields",
-    "created_at",
-    "updated_at",
-]
-MEMBER_COLUMNS = [
-    "account_id",
-    "campaign_id",
-    "lead_id",
-    "status",
-    "ignore_block_list",
-    "ignore_unsubscribe_list",
-    "created_at",
-    "updated_at",
-]
+LEAD_COLUMNS = COLUMNS["leads"]
+MEMBER_COLUMNS = COLUMNS["campaign_leads"]
 
 
 def _sqlite_value(value: Any) -> Any:
