@@ -710,3 +710,47 @@ def test_only_a_running_campaign_with_leads_completes(quiet, sink):
         assert _campaign_status(quiet, paused) == then
     tick(quiet.server, later(MONDAY, minutes=3))
     assert _campaign_status(quiet, paused) == "STOPPED"
+
+
+def test_a_running_dispatcher_tries_a_failed_mailbox_again_when_its_retry_time_comes(quiet):
+    """A lane that failed is over once its failure is committed: a claim made after that (the
+    mailbox's retry time come) opens a session of its own instead of taking the old failure
+    for its own, as it did, failing the mailbox again at every retry until a restart."""
+    import asyncio
+
+    sink = SmtpSink(user="sam@sender.example", password="right").start()
+    try:
+        box = mailbox(quiet, sink, password="wrong")
+        campaign(quiet, [box], leads(2), steps=[TWO_STEPS[0]])
+        clock = [MONDAY]
+
+        async def run() -> None:
+            dispatcher, database = _dispatcher(quiet, sender_interval_seconds=0.05)
+            dispatcher.clock = lambda: clock[0]
+            stopping = asyncio.Event()
+            running = asyncio.create_task(dispatcher.run(stopping))
+            try:
+                await asyncio.sleep(0.5)
+                account = quiet.get(f"/email-accounts/{box}").json()
+                assert account["state"] == "FAILING", account
+                fixed = {**sink.mailbox("sam@sender.example", password="right"), "id": box}
+                saved = quiet.post("/email-accounts/save", json=fixed)
+                assert saved.status_code == 200, (
+                    saved.text,
+                    quiet.server.log_path.read_text()[-3000:],
+                )
+                clock[0] = later(MONDAY, minutes=2)  # past the first retry time
+                for _ in range(100):
+                    if len(sink.received()) == 2:
+                        break
+                    await asyncio.sleep(0.05)
+            finally:
+                stopping.set()
+                await running
+                await database.dispose()
+
+        asyncio.run(run())
+        assert sorted(m.to for m in sink.received()) == ["lead0@example.com", "lead1@example.com"]
+        assert quiet.get(f"/email-accounts/{box}").json()["state"] == "OK"
+    finally:
+        sink.stop()

@@ -304,6 +304,9 @@ class Dispatcher:
     ) -> _Generation | None:
         """Claim, and queue each mailbox's sends behind its lane in flight; None when
         nothing was due (or the claim failed)."""
+        # A lane already over when the claim starts has committed its mailbox's failure, if
+        # it failed: the claim saw it. Only one still going can fail the sends claimed now.
+        going = {box: lane for box, lane in lanes.items() if not lane.done()}
         try:
             claimed = await self._claim_all(self.clock())
         except Exception:
@@ -315,7 +318,7 @@ class Dispatcher:
         generation = _Generation(total, len(claimed), ahead=not self.database.is_sqlite)
         for box, sends in claimed.items():
             lanes[box] = asyncio.create_task(
-                self._follow(lanes.get(box), sends, generation, stopping)
+                self._follow(going.get(box), sends, generation, stopping)
             )
         return generation
 
