@@ -731,10 +731,12 @@ def test_a_running_dispatcher_tries_a_failed_mailbox_again_when_its_retry_time_c
             running = asyncio.create_task(dispatcher.run(stopping))
             try:
                 await asyncio.sleep(0.5)
-                account = quiet.get(f"/email-accounts/{box}").json()
+                # The requests go from another thread: the dispatcher shares SQLite's one
+                # writer with the server, and must go on to let the server's writes through.
+                account = (await asyncio.to_thread(quiet.get, f"/email-accounts/{box}")).json()
                 assert account["state"] == "FAILING", account
                 fixed = {**sink.mailbox("sam@sender.example", password="right"), "id": box}
-                saved = quiet.post("/email-accounts/save", json=fixed)
+                saved = await asyncio.to_thread(quiet.post, "/email-accounts/save", json=fixed)
                 assert saved.status_code == 200, (
                     saved.text,
                     quiet.server.log_path.read_text()[-3000:],
