@@ -174,12 +174,11 @@ Index(
 # runs out), per mailbox, soonest first.
 SCHEDULED_LEAD = "next_send_at IS NOT NULL"
 SCHEDULED_LEAD_INDEX = "ix_campaign_leads_scheduled"
+# Its columns, for a statement that reads them in the index's order.
+SCHEDULED_LEAD_ORDER = "account_id, campaign_id, email_account_id, next_send_at"
 Index(
     SCHEDULED_LEAD_INDEX,
-    campaign_leads.c.account_id,
-    campaign_leads.c.campaign_id,
-    campaign_leads.c.email_account_id,
-    campaign_leads.c.next_send_at,
+    *(campaign_leads.c[name] for name in SCHEDULED_LEAD_ORDER.split(", ")),
     sqlite_where=text(SCHEDULED_LEAD),
     postgresql_where=text(SCHEDULED_LEAD),
 )

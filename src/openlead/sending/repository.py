@@ -33,6 +33,7 @@ from openlead.db.tables import (
     MEMBERS_BY_STATUS_INDEX,
     SCHEDULED_LEAD,
     SCHEDULED_LEAD_INDEX,
+    SCHEDULED_LEAD_ORDER,
     campaign_email_accounts,
     campaign_leads,
     campaigns,
@@ -220,16 +221,8 @@ async def running_campaigns(conn: AsyncConnection) -> list[Row]:
     return list((await conn.execute(query)).all())
 
 
-_COMPLETION_STATEMENTS: dict[str, str] = {}
-# The scheduled-lead index's columns.
-SCHEDULED_ORDER = "account_id, campaign_id, email_account_id, next_send_at"
-
-
-def _completion_sql(conn: AsyncConnection) -> str:
-    sql = _COMPLETION_STATEMENTS.get(conn.dialect.name)
-    if sql is not None:
-        return sql
-    sqlite = not is_postgres(conn)
+def _completion_sql(postgres: bool) -> str:
+    sqlite = not postgres
 
     def has_leads(index: str, order: str, condition: str = "") -> str:
         """Whether campaign ``c`` has a lead meeting ``condition``, read from an index:
@@ -249,12 +242,12 @@ def _completion_sql(conn: AsyncConnection) -> str:
     by_lead = "account_id, campaign_id, lead_id"
     waiting = (
         f"({has_leads(FRESH_LEAD_INDEX, by_lead, f' AND {FRESH_LEAD}')}"
-        f" OR {has_leads(SCHEDULED_LEAD_INDEX, SCHEDULED_ORDER, f' AND {SCHEDULED_LEAD}')})"
+        f" OR {has_leads(SCHEDULED_LEAD_INDEX, SCHEDULED_LEAD_ORDER, f' AND {SCHEDULED_LEAD}')})"
     )
     any_lead = has_leads(MEMBERS_BY_STATUS_INDEX, by_lead)
     p = ["?1", "?2", "?3"] if sqlite else ["$1", "$2", "$3"]
     lock = "" if sqlite else " FOR UPDATE SKIP LOCKED"
-    sql = _COMPLETION_STATEMENTS[conn.dialect.name] = f"""
+    return f"""
 UPDATE campaigns
 SET status = CASE WHEN status = {p[0]} THEN {p[1]} ELSE {p[0]} END, updated_at = {p[2]}
 WHERE id IN (
@@ -262,7 +255,6 @@ WHERE id IN (
   WHERE (c.status = {p[0]} AND {any_lead} AND NOT {waiting})
      OR (c.status = {p[1]} AND {waiting}){lock})
 RETURNING account_id, id, status"""
-    return sql
 
 
 async def settle_completion(conn: AsyncConnection, now: datetime) -> list[Row]:
@@ -277,7 +269,8 @@ async def settle_completion(conn: AsyncConnection, now: datetime) -> list[Row]:
     PostgreSQL a campaign another transaction holds (a claim, a status change) is skipped
     until the next time; one whose leads arrive while this runs is opened again the next."""
     params = (ACTIVE, COMPLETED, timestamp_value(conn, now))
-    return list((await conn.exec_driver_sql(_completion_sql(conn), params)).all())
+    sql = _prebuilt(conn, ("completion",), _completion_sql)
+    return list((await conn.exec_driver_sql(sql, params)).all())
 
 
 async def lock_running_campaign(
