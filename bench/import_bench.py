@@ -47,7 +47,11 @@ from typing import Any
 import httpx
 import orjson
 
-from openlead.db.engine import SQLITE_PRAGMAS, SQLITE_WRITER_PRAGMAS
+from openlead.db.engine import (
+    DEFAULT_LOCK_TIMEOUT_SECONDS,
+    SQLITE_WRITER_PRAGMAS,
+    sqlite_pragmas,
+)
 from openlead.db.migrate import upgrade
 
 BATCH = 400
@@ -425,7 +429,7 @@ def _sqlite_connect(path: Path) -> sqlite3.Connection:
     """A connection set up as the app's writing connection is (WAL, synchronous=NORMAL,
     foreign keys on, its page cache and checkpoint interval)."""
     conn = sqlite3.connect(path, isolation_level=None)
-    for pragma in SQLITE_PRAGMAS + SQLITE_WRITER_PRAGMAS:
+    for pragma in sqlite_pragmas(DEFAULT_LOCK_TIMEOUT_SECONDS) + SQLITE_WRITER_PRAGMAS:
         conn.execute(f"PRAGMA {pragma}")
     return conn
 

@@ -38,7 +38,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.database = create_database(settings.database_url)
+        app.state.database = create_database(
+            settings.database_url, lock_timeout_seconds=settings.lock_timeout_seconds
+        )
         app.state.vault = Vault(load_master_secret(settings.secret_key, settings.secret_dir))
         stopping = asyncio.Event()
         sender = None

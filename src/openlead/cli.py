@@ -169,7 +169,9 @@ def worker(database_url: DatabaseUrl = None) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
-        database = create_database(settings.database_url)
+        database = create_database(
+            settings.database_url, lock_timeout_seconds=settings.lock_timeout_seconds
+        )
         vault = Vault(load_master_secret(settings.secret_key, settings.secret_dir))
         try:
             await run_dispatcher(database, vault, settings, stopping)

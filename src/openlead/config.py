@@ -3,6 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -37,6 +38,9 @@ class Settings(BaseSettings):
     sender_lease_seconds: float = 300.0
     sender_batch: int = 200
     smtp_timeout_seconds: float = 30.0
+    # How long a statement waits for a lock another transaction holds (SQLite's busy timeout,
+    # PostgreSQL's lock_timeout) before the request gives up with 503 database_busy.
+    lock_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     @property
     def is_sqlite(self) -> bool:

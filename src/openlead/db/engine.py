@@ -18,14 +18,22 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-# Every connection, reading or writing.
-SQLITE_PRAGMAS = (
-    "journal_mode=WAL",
-    "foreign_keys=ON",
-    f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
-    "synchronous=NORMAL",
-)
+# How long a statement waits for another transaction's lock by default: on SQLite another
+# process writing (a worker, a CLI import), on PostgreSQL a row or advisory lock. Past it the
+# request fails, and answers 503 database_busy (db/errors.py).
+DEFAULT_LOCK_TIMEOUT_SECONDS = 30.0
+
+
+def sqlite_pragmas(lock_timeout_seconds: float) -> tuple[str, ...]:
+    """Every connection's, reading or writing."""
+    return (
+        "journal_mode=WAL",
+        "foreign_keys=ON",
+        f"busy_timeout={round(lock_timeout_seconds * 1000)}",
+        "synchronous=NORMAL",
+    )
+
+
 # The one writing connection. Its defaults (a 2 MiB page cache, a checkpoint every 1000 WAL
 # pages) made a 400-lead import mostly I/O: the random-order address indexes outgrow the
 # cache within a few thousand leads, and each commit's ~800 dirty pages set off a checkpoint
@@ -89,13 +97,23 @@ class Database:
             await self.reader.dispose()
 
 
-def create_database(url: str, pool_size: int = 10) -> Database:
+def create_database(
+    url: str, pool_size: int = 10, lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS
+) -> Database:
     if url.startswith("sqlite"):
         ensure_sqlite_directory(url)
+        pragmas = sqlite_pragmas(lock_timeout_seconds)
         writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=120)
-        _prepare_sqlite(writer, "BEGIN IMMEDIATE", SQLITE_PRAGMAS + SQLITE_WRITER_PRAGMAS)
+        _prepare_sqlite(writer, "BEGIN IMMEDIATE", pragmas + SQLITE_WRITER_PRAGMAS)
         reader = create_async_engine(url, pool_size=pool_size, max_overflow=0)
-        _prepare_sqlite(reader, "BEGIN", SQLITE_PRAGMAS)
+        _prepare_sqlite(reader, "BEGIN", pragmas)
         return Database(url=url, reader=reader, writer=writer)
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=60)
+    lock_timeout = {"lock_timeout": f"{round(lock_timeout_seconds * 1000)}ms"}
+    engine = create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=60,
+        connect_args={"server_settings": lock_timeout},
+    )
     return Database(url=url, reader=engine, writer=engine)

@@ -44,6 +44,7 @@ from openlead.campaign_leads import repository as campaign_leads
 from openlead.clock import utcnow
 from openlead.config import Settings
 from openlead.db.engine import Database
+from openlead.db.errors import describe, is_busy
 from openlead.leads.lifecycle import HOLD_MISSING, HOLD_RENDER, EventType, LeadStatus
 from openlead.sending import compose, repository, smtp
 from openlead.sending import service as mailboxes
@@ -309,8 +310,11 @@ class Dispatcher:
         going = {box: lane for box, lane in lanes.items() if not lane.done()}
         try:
             claimed = await self._claim_all(self.clock())
-        except Exception:
-            log.exception("dispatcher tick failed")
+        except Exception as exc:
+            if is_busy(exc):
+                log.warning("the database is busy (%s); claiming again next tick", describe(exc))
+            else:
+                log.exception("dispatcher tick failed")
             return None
         if not claimed:
             return None

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from openlead.db.errors import describe, is_busy
 from openlead.web.text import CLOCK, FREE_TEXT, HOST, NAME, NO_CONTROL
 
 log = logging.getLogger("openlead.errors")
@@ -34,7 +38,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "model": ErrorBody,
         "description": "A client error: 400 bad request, 401 no or wrong API key, 404 not "
         "found, 409 conflict, 413 body too large, 415 body not JSON, 429 rate limited.",
-    }
+    },
+    "503": {
+        "model": ErrorBody,
+        "description": "database_busy: another transaction held a lock for longer than the "
+        "server waits; nothing was stored, and the request may be sent again after Retry-After.",
+    },
 }
 
 
@@ -205,8 +214,29 @@ async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "internal_error", "The server failed; the request stored nothing.")
 
 
+# What a statement can raise: through SQLAlchemy, or from a driver called directly
+# (db/driver.py, the SQLite BEGIN in db/engine.py).
+_DATABASE_FAILURES = (sa_exc.DBAPIError, sa_exc.TimeoutError, sqlite3.Error, asyncpg.PostgresError)
+BUSY_RETRY_AFTER_SECONDS = 1
+
+
+async def _database_failure_handler(request: Request, exc: Exception) -> JSONResponse:
+    if not is_busy(exc):
+        return await _unexpected_handler(request, exc)
+    log.warning("database busy on %s %s: %s", request.method, request.url.path, describe(exc))
+    return error_response(
+        503,
+        "database_busy",
+        "The database was busy: another transaction held a lock for longer than the server "
+        "waits for one. Nothing was stored; send the request again.",
+        headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_handler)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, _api_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)  # type: ignore[arg-type]
+    for failure in _DATABASE_FAILURES:
+        app.add_exception_handler(failure, _database_failure_handler)
     app.add_exception_handler(Exception, _unexpected_handler)

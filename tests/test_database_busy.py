@@ -1,0 +1,156 @@
+"""A lock held elsewhere for longer than the server waits for it (OPENLEAD_LOCK_TIMEOUT_SECONDS)
+is a 503 database_busy with Retry-After, never a 500, and the request stored nothing.
+
+Real servers on both backends; the lock is another connection's transaction, as another
+process's (a worker, a CLI import, an operator's psql) would be.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
+
+from openlead.db.errors import describe, is_busy
+from tests.support import Server, free_port
+
+KEY = "ol_busy_key_0123456789abcdef"
+LOCK_TIMEOUT_SECONDS = 0.3
+
+
+@pytest.fixture
+def busy_server(fresh_database_url: str, tmp_path: Path) -> Iterator[Server]:
+    instance = Server(
+        backend="postgres" if fresh_database_url.startswith("postgresql") else "sqlite",
+        database_url=fresh_database_url,
+        port=free_port(),
+        key=KEY,
+        log_path=tmp_path / "server.log",
+        env={
+            "OPENLEAD_LOCK_TIMEOUT_SECONDS": str(LOCK_TIMEOUT_SECONDS),
+            "OPENLEAD_SENDER_INTERVAL_SECONDS": "0.1",
+        },
+    )
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+@contextmanager
+def writer_elsewhere(database_url: str) -> Iterator[None]:
+    """Another connection's transaction, holding what creating a campaign and importing
+    leads write to, until the block ends."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        conn = sqlite3.connect(str(url.database), isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+        return
+    import psycopg
+
+    plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(plain) as conn:
+        conn.execute("LOCK TABLE campaigns, leads IN EXCLUSIVE MODE")
+        yield
+        conn.rollback()
+
+
+def _client(server: Server) -> httpx.Client:
+    return httpx.Client(base_url=server.base_url, headers={"X-API-Key": KEY}, timeout=30)
+
+
+def _assert_busy(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"] == "1"
+    error = response.json()["error"]
+    assert error["code"] == "database_busy"
+    assert "Nothing was stored" in error["message"]
+    assert set(error) == {"code", "message", "details"}
+
+
+def test_an_import_that_waits_too_long_for_a_lock_is_503_and_stores_nothing(busy_server):
+    with _client(busy_server) as api:
+        campaign = api.post("/campaigns/create", json={"name": "Busy"}).json()["id"]
+        body = {"lead_list": [{"email": "kept.private@example.com", "first_name": "Ann"}]}
+        with writer_elsewhere(busy_server.database_url):
+            started = time.monotonic()
+            _assert_busy(api.post(f"/campaigns/{campaign}/leads", json=body))
+            waited = time.monotonic() - started
+            # Reads go on beside the writer: WAL on SQLite, MVCC on PostgreSQL.
+            assert api.get(f"/campaigns/{campaign}").status_code == 200
+        assert LOCK_TIMEOUT_SECONDS <= waited < 10
+        assert api.get(f"/campaigns/{campaign}/leads").json()["total_leads"] == 0
+        again = api.post(f"/campaigns/{campaign}/leads", json=body)
+        assert again.status_code == 200
+        assert again.json()["added_count"] == 1
+    log = busy_server.log()
+    assert "database busy on POST /api/v1/campaigns/" in log
+    assert "internal_error" not in log and "unhandled error" not in log
+    # The warning is the driver's one line, not SQLAlchemy's statement and its parameters.
+    assert "kept.private@example.com" not in log
+
+
+def test_creating_a_campaign_while_another_writer_holds_the_lock_is_503(busy_server):
+    with _client(busy_server) as api:
+        with writer_elsewhere(busy_server.database_url):
+            _assert_busy(api.post("/campaigns/create", json={"name": "Waits"}))
+        assert api.get("/campaigns").json() == []
+        assert api.post("/campaigns/create", json={"name": "Waits"}).status_code == 200
+
+
+def test_the_dispatcher_waits_out_a_busy_database_without_failing(busy_server):
+    with writer_elsewhere(busy_server.database_url):
+        deadline = time.monotonic() + 10
+        while "the database is busy" not in busy_server.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    log = busy_server.log()
+    assert "the database is busy" in log
+    assert "dispatcher tick failed" not in log
+
+
+LOCKED = sqlite3.OperationalError("database is locked")
+
+
+class _DriverError(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"sqlstate {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("failure", "busy"),
+    [
+        (sqlite3.OperationalError("database is locked"), True),
+        (sqlite3.OperationalError("database table is locked: leads"), True),
+        (sqlite3.OperationalError("no such table: leads"), False),
+        (_DriverError("55P03"), True),  # lock_timeout
+        (_DriverError("40P01"), True),  # deadlock
+        (_DriverError("23505"), False),  # a unique violation is the request's
+        (sa_exc.TimeoutError("QueuePool limit reached"), True),
+        (sa_exc.OperationalError("BEGIN", {}, LOCKED), True),
+        (sa_exc.DBAPIError("INSERT", {}, _DriverError("55P03")), True),
+        (ValueError("database is locked"), False),  # the words alone are not the driver's
+    ],
+)
+def test_which_failures_are_the_database_being_busy(failure: Exception, busy: bool):
+    assert is_busy(failure) is busy
+
+
+def test_a_busy_failure_is_described_in_the_driver_s_words_alone():
+    wrapped = sa_exc.OperationalError(
+        "INSERT INTO leads VALUES (?)", ("ann@example.com",), sqlite3.OperationalError("locked")
+    )
+    assert describe(wrapped) == "locked"
