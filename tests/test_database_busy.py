@@ -7,6 +7,8 @@ process's (a worker, a CLI import, an operator's psql) would be.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -18,8 +20,12 @@ import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
+from openlead.accounts import service as accounts
+from openlead.db.engine import create_database
 from openlead.db.errors import describe, is_busy
-from tests.support import Server, free_port
+from openlead.db.migrate import upgrade
+from openlead.sending.journal import BUSY_RETRY_SECONDS, Journal
+from tests.support import Server, free_port, query
 
 KEY = "ol_busy_key_0123456789abcdef"
 LOCK_TIMEOUT_SECONDS = 0.3
@@ -47,8 +53,8 @@ def busy_server(fresh_database_url: str, tmp_path: Path) -> Iterator[Server]:
 
 @contextmanager
 def writer_elsewhere(database_url: str) -> Iterator[None]:
-    """Another connection's transaction, holding what creating a campaign and importing
-    leads write to, until the block ends."""
+    """Another connection's transaction, holding what creating an account or a campaign and
+    importing leads write to, until the block ends."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         conn = sqlite3.connect(str(url.database), isolation_level=None)
@@ -63,7 +69,7 @@ def writer_elsewhere(database_url: str) -> Iterator[None]:
 
     plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(plain) as conn:
-        conn.execute("LOCK TABLE campaigns, leads IN EXCLUSIVE MODE")
+        conn.execute("LOCK TABLE accounts, campaigns, leads IN EXCLUSIVE MODE")
         yield
         conn.rollback()
 
@@ -119,6 +125,31 @@ def test_the_dispatcher_waits_out_a_busy_database_without_failing(busy_server):
     log = busy_server.log()
     assert "the database is busy" in log
     assert "dispatcher tick failed" not in log
+
+
+async def test_the_dispatcher_s_writes_wait_out_a_busy_database(fresh_database_url, caplog):
+    """A write nobody waits for (an outcome, an event) is only logged when it fails: were a
+    busy database a failure, what it records would be lost."""
+    await asyncio.to_thread(upgrade, fresh_database_url)  # it runs a loop of its own
+    database = create_database(fresh_database_url, pool_size=2, lock_timeout_seconds=0.2)
+    journal = Journal(database)
+
+    async def record(conn, _returns) -> None:  # type: ignore[no-untyped-def]
+        await accounts.create_account(conn, "written-while-busy")
+
+    caplog.set_level(logging.WARNING, logger="openlead.sending")
+    try:
+        with writer_elsewhere(fresh_database_url):
+            journal.post(record)
+            await asyncio.sleep(BUSY_RETRY_SECONDS + 0.5)  # the lock timeout, more than once
+        await journal.drain()
+    finally:
+        await journal.close()
+        await database.dispose()
+    names = await asyncio.to_thread(query, fresh_database_url, "SELECT name FROM accounts")
+    assert names == [("written-while-busy",)]
+    assert "the database is busy" in caplog.text
+    assert "a dispatcher write failed" not in caplog.text
 
 
 LOCKED = sqlite3.OperationalError("database is locked")
