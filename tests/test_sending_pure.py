@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import os
 import re
 import stat
+import struct
 from datetime import UTC, datetime, timedelta, timezone
 from email import message_from_bytes, policy
 from email.utils import format_datetime
@@ -122,6 +124,43 @@ def test_every_altered_character_is_refused(position: int):
 )
 def test_garbage_is_not_a_token(text: str):
     assert read(VAULT, text, Purpose.OPEN) is None
+
+
+def _signed_only(vault: Vault, token: Token, version: int = 1) -> str:
+    """A token as issued before tokens were sealed: the packed payload in clear (its first
+    byte the version), then its tag. Made by opening a sealed one with the vault's keystream."""
+    raw = base64.urlsafe_b64decode(issue(vault, token))
+    sealed, tag = raw[:32], raw[32:]
+    clear = bytes(a ^ b for a, b in zip(sealed, vault.keystream(tag), strict=True))
+    payload = bytes([version]) + clear[1:]
+    return base64.urlsafe_b64encode(payload + vault.sign(payload)).decode()
+
+
+def test_a_token_does_not_show_the_ids_it_carries():
+    ref = EmailRef(account_id=0x0A0A0A0A, campaign_id=0x0B0B0B0B, lead_id=0x0C0C0C0C, seq_number=9)
+    raw = base64.urlsafe_b64decode(issue(VAULT, Token(Purpose.CLICK, ref, link=0x0D0D0D0D)))
+    for packed in (struct.pack(">Q", 0x0A0A0A0A), struct.pack(">Q", 0x0C0C0C0C), b"\r\r\r\r"):
+        assert packed not in raw
+    # Neighbouring leads' tokens have nothing in common that would give their order away.
+    neighbour = EmailRef(0x0A0A0A0A, 0x0B0B0B0B, 0x0C0C0C0D, 9)
+    other = base64.urlsafe_b64decode(issue(VAULT, Token(Purpose.CLICK, neighbour, 0x0D0D0D0D)))
+    assert sum(a == b for a, b in zip(raw, other, strict=True)) < 8
+
+
+def test_a_token_issued_before_tokens_were_sealed_still_reads():
+    token = Token(Purpose.UNSUBSCRIBE, REF)
+    old = _signed_only(VAULT, token)
+    assert old != issue(VAULT, token)
+    assert read(VAULT, old, Purpose.UNSUBSCRIBE) == token
+    assert read(VAULT, old, Purpose.OPEN) is None
+    assert read(Vault(b"another installation"), old, Purpose.UNSUBSCRIBE) is None
+
+
+def test_a_payload_in_clear_is_not_taken_for_a_sealed_one():
+    # Signed correctly, but its version says sealed: only a sealed token may say that.
+    assert (
+        read(VAULT, _signed_only(VAULT, Token(Purpose.OPEN, REF), version=2), Purpose.OPEN) is None
+    )
 
 
 def test_characters_outside_the_alphabet_are_not_skipped():

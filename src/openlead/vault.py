@@ -1,4 +1,5 @@
-"""The installation's secret: it encrypts mailbox passwords at rest and signs tracking links.
+"""The installation's secret: it encrypts mailbox passwords at rest and signs and hides
+tracking links.
 
 One master secret, from ``OPENLEAD_SECRET_KEY`` or generated once into the data folder (mode
 0600), and a key derived from it per purpose (HKDF), so that a token signature can never be
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 SECRET_FILE = "secret.key"
 _PASSWORDS = b"openlead mailbox passwords v1"
 _TOKENS = b"openlead tracking tokens v1"
+_TOKEN_KEYSTREAM = b"openlead tracking token keystream v1"
 
 
 class VaultError(Exception):
@@ -59,6 +61,7 @@ class Vault:
     def __init__(self, master: bytes) -> None:
         self._fernet = Fernet(base64.urlsafe_b64encode(_derive(master, _PASSWORDS)))
         self._token_key = _derive(master, _TOKENS)
+        self._keystream_key = _derive(master, _TOKEN_KEYSTREAM)
 
     def __repr__(self) -> str:
         return "Vault(<secret>)"
@@ -80,3 +83,9 @@ class Vault:
 
     def verify(self, payload: bytes, signature: bytes) -> bool:
         return hmac.compare_digest(self.sign(payload), signature)
+
+    def keystream(self, signature: bytes) -> bytes:
+        """32 bytes to hide a signed payload with. Drawn from the payload's own tag (a
+        synthetic IV, as in SIV): the same payload is hidden the same way, another one in
+        an unrelated way, and whoever lacks the key can neither read nor alter it."""
+        return hmac.digest(self._keystream_key, signature, "sha256")
