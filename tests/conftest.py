@@ -3,7 +3,6 @@ on PostgreSQL. When PostgreSQL is unreachable its tests are skipped with the rea
 
 from __future__ import annotations
 
-import secrets
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,11 +14,12 @@ from tests.smtp_sink import SmtpSink
 from tests.support import (
     Api,
     Server,
+    backend_of,
     create_account,
     create_pg_database,
     drop_pg_database,
-    free_port,
     postgres_reachable,
+    serving,
 )
 
 BACKENDS = ["sqlite", "postgres"]
@@ -58,21 +58,9 @@ def _database(backend: str, folder: Path) -> Iterator[str]:
 
 @contextmanager
 def _serving(database_url: str, tmp_path_factory, **env: str) -> Iterator[Server]:  # type: ignore[no-untyped-def]
-    backend = "postgres" if database_url.startswith("postgresql") else "sqlite"
-    log_path = tmp_path_factory.mktemp(f"server-{backend}") / "server.log"
-    instance = Server(
-        backend=backend,
-        database_url=database_url,
-        port=free_port(),
-        key="ol_bootstrap_" + secrets.token_urlsafe(24),
-        log_path=log_path,
-        env=env,
-    )
-    instance.start()
-    try:
+    folder = tmp_path_factory.mktemp(f"server-{backend_of(database_url)}")
+    with serving(database_url, folder, **env) as instance:
         yield instance
-    finally:
-        instance.stop()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

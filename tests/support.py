@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,6 +144,29 @@ class Server:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def backend_of(database_url: str) -> str:
+    return "postgres" if database_url.startswith("postgresql") else "sqlite"
+
+
+@contextmanager
+def serving(database_url: str, folder: Path, **env: str) -> Iterator[Server]:
+    """A real ``openlead serve`` on ``database_url``, its log and generated secret in
+    ``folder``, with ``env`` on top of the test defaults."""
+    instance = Server(
+        backend=backend_of(database_url),
+        database_url=database_url,
+        port=free_port(),
+        key="ol_bootstrap_" + secrets.token_urlsafe(24),
+        log_path=folder / "server.log",
+        env=env,
+    )
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
 
 
 class Api:

@@ -7,7 +7,6 @@ The data is made through the API of a server whose own sender is off; only the w
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from tests.sending_support import (
     wait_until,
 )
 from tests.smtp_sink import SmtpSink
-from tests.support import Api, Server, free_port, query
+from tests.support import Api, Server, query, serving
 
 ALWAYS = {**OPEN_ALWAYS, "max_new_leads_per_day": 1_000_000}
 TWO_STEPS = {
@@ -89,20 +88,8 @@ class Setup:
 @pytest.fixture
 def sending_server(fresh_database_url: str, tmp_path: Path) -> Iterator[Server]:
     """A server with its own sender off, so that only the workers of the test send."""
-    backend = "postgres" if fresh_database_url.startswith("postgresql") else "sqlite"
-    server = Server(
-        backend=backend,
-        database_url=fresh_database_url,
-        port=free_port(),
-        key="ol_bootstrap_" + secrets.token_urlsafe(24),
-        log_path=tmp_path / "server.log",
-        env={"OPENLEAD_SENDER": "false"},
-    )
-    server.start()
-    try:
+    with serving(fresh_database_url, tmp_path, OPENLEAD_SENDER="false") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def prepare(

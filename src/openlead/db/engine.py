@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 # How long a statement waits for another transaction's lock by default: on SQLite another
@@ -61,6 +62,18 @@ def _prepare_sqlite(engine: AsyncEngine, begin: str, pragmas: tuple[str, ...]) -
         # Straight to aiosqlite: one hand-off to its thread, where a statement through
         # SQLAlchemy's cursor is three (every request and every group of the sender begins).
         connection.connection.dbapi_connection.run_async(lambda driver: driver.execute(begin))
+
+
+def _replace_closed_connections(engine: AsyncEngine) -> None:
+    """A pooled PostgreSQL connection that the server closed while it sat idle (a restart, a
+    failover, an administrator, an idle timeout on the way) is replaced on checkout, so that
+    it does not fail the request that takes it next. Its driver already knows it is closed:
+    no round trip, unlike SQLAlchemy's pre-ping, which would cost one per transaction."""
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(_dbapi_connection, _record, proxy) -> None:  # type: ignore[no-untyped-def]
+        if proxy.driver_connection.is_closed():
+            raise DisconnectionError("the server closed this pooled connection")
 
 
 def ensure_sqlite_directory(url: str) -> None:
@@ -116,4 +129,5 @@ def create_database(
         pool_timeout=60,
         connect_args={"server_settings": lock_timeout},
     )
+    _replace_closed_connections(engine)
     return Database(url=url, reader=engine, writer=engine)

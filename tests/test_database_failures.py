@@ -1,5 +1,9 @@
-"""A lock held elsewhere for longer than the server waits for it (OPENLEAD_LOCK_TIMEOUT_SECONDS)
-is a 503 database_busy with Retry-After, never a 500, and the request stored nothing.
+"""The database failing for a moment is not the request's fault.
+
+A lock held elsewhere for longer than the server waits for it (OPENLEAD_LOCK_TIMEOUT_SECONDS)
+is a 503 database_busy with Retry-After, never a 500, and the request stored nothing; the
+dispatcher's writes wait it out. A PostgreSQL connection the server closed while it sat in the
+pool is replaced, not handed to a request.
 
 Real servers on both backends; the lock is another connection's transaction, as another
 process's (a worker, a CLI import, an operator's psql) would be.
@@ -12,6 +16,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,30 +30,28 @@ from openlead.db.engine import create_database
 from openlead.db.errors import describe, is_busy
 from openlead.db.migrate import upgrade
 from openlead.sending.journal import BUSY_RETRY_SECONDS, Journal
-from tests.support import Server, free_port, query
+from tests.support import Server, query, serving
 
-KEY = "ol_busy_key_0123456789abcdef"
 LOCK_TIMEOUT_SECONDS = 0.3
 
 
 @pytest.fixture
 def busy_server(fresh_database_url: str, tmp_path: Path) -> Iterator[Server]:
-    instance = Server(
-        backend="postgres" if fresh_database_url.startswith("postgresql") else "sqlite",
-        database_url=fresh_database_url,
-        port=free_port(),
-        key=KEY,
-        log_path=tmp_path / "server.log",
-        env={
-            "OPENLEAD_LOCK_TIMEOUT_SECONDS": str(LOCK_TIMEOUT_SECONDS),
-            "OPENLEAD_SENDER_INTERVAL_SECONDS": "0.1",
-        },
-    )
-    instance.start()
-    try:
+    with serving(
+        fresh_database_url,
+        tmp_path,
+        OPENLEAD_LOCK_TIMEOUT_SECONDS=str(LOCK_TIMEOUT_SECONDS),
+        OPENLEAD_SENDER_INTERVAL_SECONDS="0.1",
+    ) as instance:
         yield instance
-    finally:
-        instance.stop()
+
+
+@pytest.fixture
+def server_without_sender(fresh_database_url: str, tmp_path: Path) -> Iterator[Server]:
+    """Only requests take the pool's connections: none of the dispatcher's ticks meets a
+    closed one first and clears the pool for them."""
+    with serving(fresh_database_url, tmp_path, OPENLEAD_SENDER="false") as instance:
+        yield instance
 
 
 @contextmanager
@@ -75,7 +78,7 @@ def writer_elsewhere(database_url: str) -> Iterator[None]:
 
 
 def _client(server: Server) -> httpx.Client:
-    return httpx.Client(base_url=server.base_url, headers={"X-API-Key": KEY}, timeout=30)
+    return httpx.Client(base_url=server.base_url, headers={"X-API-Key": server.key}, timeout=30)
 
 
 def _assert_busy(response: httpx.Response) -> None:
@@ -125,6 +128,33 @@ def test_the_dispatcher_waits_out_a_busy_database_without_failing(busy_server):
     log = busy_server.log()
     assert "the database is busy" in log
     assert "dispatcher tick failed" not in log
+
+
+def test_connections_the_database_closed_while_pooled_are_replaced(server_without_sender):
+    server = server_without_sender
+    if server.backend != "postgres":
+        pytest.skip("a SQLite database has no connection to lose")
+    import psycopg
+
+    def statuses() -> set[int]:
+        def one(_: int) -> int:
+            with _client(server) as api:
+                return api.get("/campaigns").status_code
+
+        with ThreadPoolExecutor(4) as pool:  # several pooled connections in use at once
+            return set(pool.map(one, range(24)))
+
+    assert statuses() == {200}
+    url = make_url(server.database_url).set(drivername="postgresql")
+    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as admin:
+        # What a restart, a failover or an administrator does to the server's connections.
+        closed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert closed is not None and closed[0] >= 2
+    time.sleep(0.3)
+    assert statuses() == {200}
 
 
 async def test_the_dispatcher_s_writes_wait_out_a_busy_database(fresh_database_url, caplog):
