@@ -2,8 +2,9 @@
 
 A lock held elsewhere for longer than the server waits for it (OPENLEAD_LOCK_TIMEOUT_SECONDS)
 is a 503 database_busy with Retry-After, never a 500, and the request stored nothing; the
-dispatcher's writes wait it out. A PostgreSQL connection the server closed while it sat in the
-pool is replaced, not handed to a request.
+dispatcher's writes wait it out. So is a database out of reach: 503 database_unavailable, and
+the dispatcher's writes wait until it is back. A PostgreSQL connection the server closed while
+it sat in the pool is replaced, not handed to a request.
 
 Real servers on both backends; the lock is another connection's transaction, as another
 process's (a worker, a CLI import, an operator's psql) would be.
@@ -17,7 +18,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import httpx
@@ -27,10 +28,17 @@ from sqlalchemy.engine import make_url
 
 from openlead.accounts import service as accounts
 from openlead.db.engine import create_database
-from openlead.db.errors import describe, is_busy
+from openlead.db.errors import (
+    DatabaseUnavailable,
+    describe,
+    is_busy,
+    is_unreachable,
+    momentary,
+)
 from openlead.db.migrate import upgrade
-from openlead.sending.journal import BUSY_RETRY_SECONDS, Journal
+from openlead.sending.journal import RETRY_SECONDS, Journal
 from tests.support import Server, query, serving
+from tests.tcp_relay import TcpRelay
 
 LOCK_TIMEOUT_SECONDS = 0.3
 
@@ -157,29 +165,78 @@ def test_connections_the_database_closed_while_pooled_are_replaced(server_withou
     assert statuses() == {200}
 
 
-async def test_the_dispatcher_s_writes_wait_out_a_busy_database(fresh_database_url, caplog):
-    """A write nobody waits for (an outcome, an event) is only logged when it fails: were a
-    busy database a failure, what it records would be lost."""
-    await asyncio.to_thread(upgrade, fresh_database_url)  # it runs a loop of its own
-    database = create_database(fresh_database_url, pool_size=2, lock_timeout_seconds=0.2)
+@pytest.fixture
+def relayed_url(fresh_database_url: str) -> Iterator[tuple[str, TcpRelay]]:
+    """The test's PostgreSQL database behind a relay the test can cut."""
+    if not fresh_database_url.startswith("postgresql"):
+        pytest.skip("a SQLite database is a file: it cannot go out of reach")
+    url = make_url(fresh_database_url)
+    relay = TcpRelay(url.host or "127.0.0.1", url.port or 5432).up()
+    try:
+        yield url.set(port=relay.port).render_as_string(hide_password=False), relay
+    finally:
+        relay.close()
+
+
+def test_a_database_out_of_reach_is_503_and_the_server_recovers_when_it_is_back(
+    relayed_url, tmp_path
+):
+    url, relay = relayed_url
+    with serving(url, tmp_path, OPENLEAD_SENDER="false") as server, _client(server) as api:
+        campaign = api.post("/campaigns/create", json={"name": "Away"}).json()["id"]
+        body = {"lead_list": [{"email": "ann@example.com"}]}
+        relay.down()
+        time.sleep(0.3)
+        answers = (api.post(f"/campaigns/{campaign}/leads", json=body), api.get("/campaigns"))
+        for response in answers:
+            assert response.status_code == 503, response.text
+            assert response.headers["Retry-After"] == "2"
+            assert response.json()["error"]["code"] == "database_unavailable"
+        relay.up()
+        assert api.get(f"/campaigns/{campaign}/leads").json()["total_leads"] == 0
+        assert api.post(f"/campaigns/{campaign}/leads", json=body).json()["added_count"] == 1
+        log = server.log()
+    assert "database unreachable on POST /api/v1/campaigns/" in log
+    assert "unhandled error" not in log
+
+
+async def _posted_through(
+    database_url: str, obstacle: AbstractContextManager[object], caplog: pytest.LogCaptureFixture
+) -> list[tuple]:
+    """What a write the dispatcher posts (nobody waits for it) leaves in the database, when
+    ``obstacle`` stands in its way for longer than a retry: the accounts' names."""
+    await asyncio.to_thread(upgrade, database_url)  # it runs a loop of its own
+    database = create_database(database_url, pool_size=2, lock_timeout_seconds=0.2)
     journal = Journal(database)
 
     async def record(conn, _returns) -> None:  # type: ignore[no-untyped-def]
-        await accounts.create_account(conn, "written-while-busy")
+        await accounts.create_account(conn, "recorded")
 
     caplog.set_level(logging.WARNING, logger="openlead.sending")
     try:
-        with writer_elsewhere(fresh_database_url):
+        with obstacle:
             journal.post(record)
-            await asyncio.sleep(BUSY_RETRY_SECONDS + 0.5)  # the lock timeout, more than once
+            await asyncio.sleep(RETRY_SECONDS + 0.5)  # more than one try
         await journal.drain()
     finally:
         await journal.close()
         await database.dispose()
-    names = await asyncio.to_thread(query, fresh_database_url, "SELECT name FROM accounts")
-    assert names == [("written-while-busy",)]
-    assert "the database is busy" in caplog.text
     assert "a dispatcher write failed" not in caplog.text
+    return await asyncio.to_thread(query, database_url, "SELECT name FROM accounts")
+
+
+async def test_the_dispatcher_s_writes_wait_for_a_database_out_of_reach(relayed_url, caplog):
+    url, relay = relayed_url
+    assert await _posted_through(url, relay.cut(), caplog) == [("recorded",)]
+    assert "the database is unreachable" in caplog.text
+
+
+async def test_the_dispatcher_s_writes_wait_out_a_busy_database(fresh_database_url, caplog):
+    """An outcome or an event is only logged when its write fails: were a busy database a
+    failure, what it records would be lost."""
+    obstacle = writer_elsewhere(fresh_database_url)
+    assert await _posted_through(fresh_database_url, obstacle, caplog) == [("recorded",)]
+    assert "the database is busy" in caplog.text
 
 
 LOCKED = sqlite3.OperationalError("database is locked")
@@ -208,6 +265,31 @@ class _DriverError(Exception):
 )
 def test_which_failures_are_the_database_being_busy(failure: Exception, busy: bool):
     assert is_busy(failure) is busy
+    assert momentary(failure) == ("busy" if busy else None)
+
+
+@pytest.mark.parametrize(
+    ("failure", "unreachable"),
+    [
+        (ConnectionRefusedError(111, "Connect call failed"), True),
+        (TimeoutError(), True),
+        (_DriverError("57P03"), True),  # the database system is starting up
+        (_DriverError("53300"), True),  # too many connections
+        (_DriverError("08006"), True),  # connection failure
+        (_DriverError("3D000"), False),  # no such database: the configuration's, not the moment's
+        (sa_exc.DBAPIError("connect", {}, _DriverError("57P03")), True),
+    ],
+)
+def test_which_failures_to_connect_are_the_database_out_of_reach(
+    failure: Exception, unreachable: bool
+):
+    assert is_unreachable(failure) is unreachable
+    # Only a failure to connect, which nothing began before, is reported as out of reach.
+    assert momentary(failure) is None
+    try:
+        raise DatabaseUnavailable(describe(failure)) from failure
+    except DatabaseUnavailable as wrapped:
+        assert momentary(wrapped) == "unreachable"
 
 
 def test_a_busy_failure_is_described_in_the_driver_s_words_alone():

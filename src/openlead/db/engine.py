@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from openlead.db.errors import DatabaseUnavailable, describe, is_unreachable
+
 # How long a statement waits for another transaction's lock by default: on SQLite another
 # process writing (a worker, a CLI import), on PostgreSQL a row or advisory lock. Past it the
 # request fails, and answers 503 database_busy (db/errors.py).
@@ -82,6 +84,23 @@ def ensure_sqlite_directory(url: str) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
+@asynccontextmanager
+async def _transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """``engine.begin()``, with a connection that could not be made told apart: it is
+    raised as DatabaseUnavailable, since nothing began (db/errors.py)."""
+    try:
+        conn = await engine.connect()
+    except Exception as exc:
+        if is_unreachable(exc):
+            raise DatabaseUnavailable(describe(exc)) from exc
+        raise
+    try:
+        async with conn.begin():
+            yield conn
+    finally:
+        await conn.close()
+
+
 @dataclass
 class Database:
     """The engines of one database, and the transactions the app runs on them."""
@@ -96,12 +115,12 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        async with self.writer.begin() as conn:
+        async with _transaction(self.writer) as conn:
             yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.reader.begin() as conn:
+        async with _transaction(self.reader) as conn:
             yield conn
 
     async def dispose(self) -> None:

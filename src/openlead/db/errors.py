@@ -1,22 +1,54 @@
 """Failures of the moment rather than of the request.
 
-Another transaction held a lock for longer than this process waits for it (SQLite's busy
-timeout, PostgreSQL's lock_timeout), the two transactions deadlocked, or no pooled
-connection came free in time. The transaction rolled back, so the request stored nothing,
-and the same request may well succeed when it is sent again.
+*Busy*: another transaction held a lock for longer than this process waits for it (SQLite's
+busy timeout, PostgreSQL's lock_timeout), two transactions deadlocked, or no pooled connection
+came free in time; the transaction rolled back. *Unreachable*: no connection to the database
+could be made, so no transaction began. Either way nothing was stored, and the same request
+(or the dispatcher's same write) may well succeed when it is made again.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from typing import Literal
 
 from sqlalchemy import exc as sa_exc
 
 # lock_not_available (lock_timeout ran out), deadlock_detected, serialization_failure.
 _BUSY_SQLSTATES = frozenset({"55P03", "40P01", "40001"})
+# The connection_exception class, cannot_connect_now (starting up, shutting down),
+# too_many_connections: what a PostgreSQL server answers a connection it will not take.
+_UNREACHABLE_SQLSTATES = ("08", "57P03", "53300")
 # SQLITE_BUSY and SQLITE_LOCKED as the sqlite3 module words them.
 _SQLITE_BUSY_MESSAGES = ("database is locked", "database table is locked", "database is busy")
+
+
+Momentary = Literal["busy", "unreachable"]
+
+
+class DatabaseUnavailable(Exception):
+    """No connection to the database could be made (db/engine.py raises it on connecting
+    only, so no transaction began)."""
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether connecting failed because the database cannot be reached or will not take
+    the connection now: refused, timed out, starting up, shutting down, full."""
+    for cause in _chain(exc):
+        if isinstance(cause, OSError):
+            return True
+        sqlstate = getattr(cause, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNREACHABLE_SQLSTATES):
+            return True
+    return False
+
+
+def momentary(exc: BaseException) -> Momentary | None:
+    """What made ``exc`` a failure of the moment, or None when it is not one."""
+    if any(isinstance(cause, DatabaseUnavailable) for cause in _chain(exc)):
+        return "unreachable"
+    return "busy" if is_busy(exc) else None
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

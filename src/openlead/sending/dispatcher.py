@@ -44,7 +44,7 @@ from openlead.campaign_leads import repository as campaign_leads
 from openlead.clock import utcnow
 from openlead.config import Settings
 from openlead.db.engine import Database
-from openlead.db.errors import describe, is_busy
+from openlead.db.errors import describe, momentary
 from openlead.leads.lifecycle import HOLD_MISSING, HOLD_RENDER, EventType, LeadStatus
 from openlead.sending import compose, repository, smtp
 from openlead.sending import service as mailboxes
@@ -311,8 +311,11 @@ class Dispatcher:
         try:
             claimed = await self._claim_all(self.clock())
         except Exception as exc:
-            if is_busy(exc):
-                log.warning("the database is busy (%s); claiming again next tick", describe(exc))
+            reason = momentary(exc)
+            if reason is not None:
+                log.warning(
+                    "the database is %s (%s); claiming again next tick", reason, describe(exc)
+                )
             else:
                 log.exception("dispatcher tick failed")
             return None

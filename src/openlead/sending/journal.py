@@ -12,7 +12,7 @@ them). The writes every message makes (its mark, its outcome) go in as payloads 
 however many there are, rather than a few statements each. Should a group fail, each of its
 entries is tried again in a transaction of its own, so one bad write cannot take the others
 down with it; a group the database was too busy for (a lock held elsewhere past the lock
-timeout) is tried again whole until it commits.
+timeout) or could not be reached for is tried again whole until it commits.
 
 Writes to the rows every worker contends for (a mailbox's and a campaign's counters) are kept
 back to the end of each transaction and made in one order, campaigns then mailboxes, by id:
@@ -31,12 +31,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openlead.db.engine import Database
-from openlead.db.errors import describe, is_busy
+from openlead.db.errors import describe, momentary
 from openlead.sending import repository
 
 log = logging.getLogger("openlead.sending")
-# A group the database was too busy for is tried again after this long.
-BUSY_RETRY_SECONDS = 1.0
+# A group the database was too busy for, or could not be reached for, is tried again after
+# this long.
+RETRY_SECONDS = 1.0
 # On SQLite a group waits this long for more writes, unless it has this many already.
 LINGER_SECONDS = 0.002
 GROUP_ENOUGH = 16
@@ -128,7 +129,7 @@ class _Stream:
 
     async def _commit(self, group: list[_Entry]) -> None:
         try:
-            results = await self._busy_waited(group)
+            results = await self._waiting_out(group)
         except Exception as exc:
             if len(group) == 1:
                 _settle(group[0], error=exc)
@@ -140,24 +141,27 @@ class _Stream:
         for entry in group:
             _settle(entry, result=results[id(entry)])
 
-    async def _busy_waited(self, group: list[_Entry]) -> dict[int, Any]:
-        """The group's transaction, made again for as long as the database is busy: another
-        transaction held a lock past the lock timeout. The failed one rolled back whole, so
-        trying again cannot write anything twice, and giving up would lose what it records
-        (an outcome nobody waits for is only logged when it fails)."""
+    async def _waiting_out(self, group: list[_Entry]) -> dict[int, Any]:
+        """The group's transaction, made again for as long as the database is busy (another
+        transaction held a lock past the lock timeout) or cannot be reached. The failed one
+        rolled back whole or never began, so trying again cannot write anything twice, and
+        giving up would lose what it records (an outcome nobody waits for is only logged
+        when it fails)."""
         while True:
             try:
                 return await self._transaction(group)
             except Exception as exc:
-                if not is_busy(exc):
+                reason = momentary(exc)
+                if reason is None:
                     raise
                 log.warning(
-                    "the database is busy (%s); %d writes wait %.0f s to be tried again",
+                    "the database is %s (%s); %d writes wait %.0f s to be tried again",
+                    reason,
                     describe(exc),
                     len(group),
-                    BUSY_RETRY_SECONDS,
+                    RETRY_SECONDS,
                 )
-            await asyncio.sleep(BUSY_RETRY_SECONDS)
+            await asyncio.sleep(RETRY_SECONDS)
 
     async def _transaction(self, group: list[_Entry]) -> dict[int, Any]:
         """One transaction: each batch once with all its entries, in the order the batches

@@ -15,7 +15,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from openlead.db.errors import describe, is_busy
+from openlead.db.errors import DatabaseUnavailable, describe, momentary
 from openlead.web.text import CLOCK, FREE_TEXT, HOST, NAME, NO_CONTROL
 
 log = logging.getLogger("openlead.errors")
@@ -41,8 +41,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     "503": {
         "model": ErrorBody,
-        "description": "database_busy: another transaction held a lock for longer than the "
-        "server waits; nothing was stored, and the request may be sent again after Retry-After.",
+        "description": "database_busy (another transaction held a lock for longer than the "
+        "server waits) or database_unavailable (no connection to the database could be made): "
+        "nothing was stored, and the request may be sent again after Retry-After.",
     },
 }
 
@@ -215,22 +216,36 @@ async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
 
 
 # What a statement can raise: through SQLAlchemy, or from a driver called directly
-# (db/driver.py, the SQLite BEGIN in db/engine.py).
-_DATABASE_FAILURES = (sa_exc.DBAPIError, sa_exc.TimeoutError, sqlite3.Error, asyncpg.PostgresError)
-BUSY_RETRY_AFTER_SECONDS = 1
-
-
-async def _database_failure_handler(request: Request, exc: Exception) -> JSONResponse:
-    if not is_busy(exc):
-        return await _unexpected_handler(request, exc)
-    log.warning("database busy on %s %s: %s", request.method, request.url.path, describe(exc))
-    return error_response(
-        503,
+# (db/driver.py, the SQLite BEGIN in db/engine.py); and a connection that could not be made.
+_DATABASE_FAILURES = (
+    sa_exc.DBAPIError,
+    sa_exc.TimeoutError,
+    sqlite3.Error,
+    asyncpg.PostgresError,
+    DatabaseUnavailable,
+)
+_MOMENTARY: dict[str, tuple[int, str, str]] = {
+    "busy": (
+        1,
         "database_busy",
         "The database was busy: another transaction held a lock for longer than the server "
         "waits for one. Nothing was stored; send the request again.",
-        headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
-    )
+    ),
+    "unreachable": (
+        2,
+        "database_unavailable",
+        "The database cannot be reached at the moment. Nothing was stored; send the request again.",
+    ),
+}
+
+
+async def _database_failure_handler(request: Request, exc: Exception) -> JSONResponse:
+    reason = momentary(exc)
+    if reason is None:
+        return await _unexpected_handler(request, exc)
+    retry_after, code, message = _MOMENTARY[reason]
+    log.warning("database %s on %s %s: %s", reason, request.method, request.url.path, describe(exc))
+    return error_response(503, code, message, headers={"Retry-After": str(retry_after)})
 
 
 def install_error_handlers(app: FastAPI) -> None:
