@@ -4,7 +4,7 @@ A lock held elsewhere for longer than the server waits for it (OPENLEAD_LOCK_TIM
 is a 503 database_busy with Retry-After, never a 500, and the request stored nothing; the
 dispatcher's writes wait it out. So is a database out of reach: 503 database_unavailable, and
 the dispatcher's writes wait until it is back. A PostgreSQL connection the server closed while
-it sat in the pool is replaced, not handed to a request.
+it sat in the pool is replaced, not handed to a request. The CLI says such things in one line.
 
 Real servers on both backends; the lock is another connection's transaction, as another
 process's (a worker, a CLI import, an operator's psql) would be.
@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +40,14 @@ from openlead.db.errors import (
 )
 from openlead.db.migrate import upgrade
 from openlead.sending.journal import RETRY_SECONDS, Journal
-from tests.support import Server, query, serving
+from tests.support import (
+    PG_ADMIN_URL,
+    Server,
+    free_port,
+    postgres_reachable,
+    query,
+    serving,
+)
 from tests.tcp_relay import TcpRelay
 
 LOCK_TIMEOUT_SECONDS = 0.3
@@ -297,3 +307,50 @@ def test_a_busy_failure_is_described_in_the_driver_s_words_alone():
         "INSERT INTO leads VALUES (?)", ("ann@example.com",), sqlite3.OperationalError("locked")
     )
     assert describe(wrapped) == "locked"
+
+
+def _openlead(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "openlead.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
+
+
+def _said_in_one_line(result: subprocess.CompletedProcess[str], words: str) -> None:
+    assert result.returncode == 1, result.stderr
+    assert words in result.stderr
+    assert "Traceback" not in result.stderr and "╭" not in result.stderr  # rich's frames
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("command", [("migrate",), ("keys", "list"), ("accounts", "create", "x")])
+def test_a_cli_command_says_in_one_line_that_the_database_is_out_of_reach(command):
+    nothing_there = f"postgresql+asyncpg://127.0.0.1:{free_port()}/test"
+    result = _openlead(*command, "--database-url", nothing_there)
+    _said_in_one_line(result, "Cannot reach the database: ")
+
+
+def test_a_cli_command_says_in_one_line_that_the_database_refused_it():
+    if postgres_reachable() is not None:
+        pytest.skip("PostgreSQL unreachable")
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    result = _openlead("keys", "list", "--database-url", f"{base}/openlead_no_such_database")
+    _said_in_one_line(result, 'The database refused the connection: database "openlead_no_such')
+
+
+def test_serve_says_in_one_line_that_the_bootstrap_key_is_too_short(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'openlead.db'}"
+    result = _openlead(
+        "serve",
+        "--port",
+        str(free_port()),
+        "--database-url",
+        url,
+        OPENLEAD_BOOTSTRAP_API_KEY="short",
+        OPENLEAD_DATA_DIR=str(tmp_path),
+        OPENLEAD_LOG_LEVEL="warning",
+    )
+    _said_in_one_line(result, "An API key must be at least 16 characters.")

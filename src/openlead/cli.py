@@ -12,8 +12,9 @@ import asyncio
 import gc
 import logging
 import os
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
@@ -60,12 +61,44 @@ def _in_transaction(url: str, work: Callable[[AsyncConnection], Awaitable[T]]) -
         finally:
             await database.dispose()
 
-    return asyncio.run(run())
+    with _told_plainly():
+        return asyncio.run(run())
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(message, err=True)
     raise typer.Exit(code=1)
+
+
+def _database_problem(exc: Exception) -> str | None:
+    """What to tell the operator when ``exc`` is the database's state rather than a bug."""
+    from openlead.db.errors import describe, is_misconfigured, is_unreachable, momentary
+
+    reason = momentary(exc) or ("unreachable" if is_unreachable(exc) else None)
+    if reason == "unreachable":
+        return f"Cannot reach the database: {describe(exc)}"
+    if is_misconfigured(exc):
+        return f"The database refused the connection: {describe(exc)}"
+    if reason == "busy":
+        return f"The database is busy (another process holds its lock): {describe(exc)}"
+    return None
+
+
+@contextmanager
+def _told_plainly() -> Iterator[None]:
+    """What an operator can act on (a duplicate name, a short bootstrap key, a database out
+    of reach) ends the command with one line on stderr and exit code 1, not a traceback."""
+    from openlead.accounts.service import AccountError
+
+    try:
+        yield
+    except AccountError as exc:
+        _fail(str(exc))
+    except Exception as exc:
+        problem = _database_problem(exc)
+        if problem is None:
+            raise
+        _fail(problem)
 
 
 def _run_fast(main: Awaitable[None]) -> None:
@@ -93,7 +126,8 @@ def migrate(database_url: DatabaseUrl = None) -> None:
     """Apply the database migrations."""
     from openlead.db.migrate import upgrade
 
-    upgrade(_settings(database_url).database_url)
+    with _told_plainly():
+        upgrade(_settings(database_url).database_url)
     typer.echo("Database is up to date.", err=True)
 
 
@@ -123,7 +157,8 @@ def serve(
     # Links in emails lead here unless OPENLEAD_PUBLIC_URL says otherwise.
     settings.host, settings.port = host, port
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    upgrade(settings.database_url)
+    with _told_plainly():
+        upgrade(settings.database_url)
     bootstrap_key = os.environ.get("OPENLEAD_BOOTSTRAP_API_KEY") or None
     key = _in_transaction(
         settings.database_url,
@@ -192,10 +227,7 @@ def accounts_create(name: str, database_url: DatabaseUrl = None) -> None:
         account_id = await accounts.create_account(conn, name)
         return await accounts.create_key(conn, account_id)
 
-    try:
-        key = _in_transaction(_settings(database_url).database_url, work)
-    except accounts.AccountError as exc:
-        _fail(str(exc))
+    key = _in_transaction(_settings(database_url).database_url, work)
     typer.echo(key)
 
 
@@ -210,10 +242,7 @@ def keys_create(
     async def work(conn: AsyncConnection) -> str:
         return await accounts.create_key(conn, await accounts.account_id_by_name(conn, account))
 
-    try:
-        key = _in_transaction(_settings(database_url).database_url, work)
-    except accounts.AccountError as exc:
-        _fail(str(exc))
+    key = _in_transaction(_settings(database_url).database_url, work)
     typer.echo(key)
 
 
@@ -231,10 +260,7 @@ def keys_list(
         account_id = await accounts.account_id_by_name(conn, account) if account else None
         return await list_keys(conn, account_id)
 
-    try:
-        rows = _in_transaction(_settings(database_url).database_url, work)
-    except accounts.AccountError as exc:
-        _fail(str(exc))
+    rows = _in_transaction(_settings(database_url).database_url, work)
     typer.echo("id\taccount\tcreated_at\trevoked_at")
     for row in rows:
         typer.echo(

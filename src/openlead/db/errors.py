@@ -20,6 +20,9 @@ _BUSY_SQLSTATES = frozenset({"55P03", "40P01", "40001"})
 # The connection_exception class, cannot_connect_now (starting up, shutting down),
 # too_many_connections: what a PostgreSQL server answers a connection it will not take.
 _UNREACHABLE_SQLSTATES = ("08", "57P03", "53300")
+# invalid_authorization_specification (a wrong user or password), invalid_catalog_name (no
+# such database): the database URL's mistakes, which waiting will not mend.
+_MISCONFIGURED_SQLSTATES = ("28", "3D000")
 # SQLITE_BUSY and SQLITE_LOCKED as the sqlite3 module words them.
 _SQLITE_BUSY_MESSAGES = ("database is locked", "database table is locked", "database is busy")
 
@@ -42,6 +45,16 @@ def is_unreachable(exc: BaseException) -> bool:
         if isinstance(sqlstate, str) and sqlstate.startswith(_UNREACHABLE_SQLSTATES):
             return True
     return False
+
+
+def is_misconfigured(exc: BaseException) -> bool:
+    """Whether PostgreSQL refused the connection for what the URL says: user, password or
+    database name."""
+    return any(
+        isinstance(sqlstate := getattr(cause, "sqlstate", None), str)
+        and sqlstate.startswith(_MISCONFIGURED_SQLSTATES)
+        for cause in _chain(exc)
+    )
 
 
 def momentary(exc: BaseException) -> Momentary | None:
