@@ -74,8 +74,9 @@ def _database_problem(exc: Exception) -> str | None:
     """What to tell the operator when ``exc`` is the database's state rather than a bug."""
     from openlead.db.errors import describe, is_misconfigured, is_unreachable, momentary
 
-    reason = momentary(exc) or ("unreachable" if is_unreachable(exc) else None)
-    if reason == "unreachable":
+    reason = momentary(exc)
+    # migrate connects through Alembic, not db/engine.py: its failure to connect is raw.
+    if reason == "unreachable" or is_unreachable(exc):
         return f"Cannot reach the database: {describe(exc)}"
     if is_misconfigured(exc):
         return f"The database refused the connection: {describe(exc)}"
