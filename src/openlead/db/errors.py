@@ -16,7 +16,7 @@ from typing import Literal
 from sqlalchemy import exc as sa_exc
 
 # lock_not_available (lock_timeout ran out), deadlock_detected, serialization_failure.
-_BUSY_SQLSTATES = frozenset({"55P03", "40P01", "40001"})
+_BUSY_SQLSTATES = ("55P03", "40P01", "40001")
 # The connection_exception class, cannot_connect_now (starting up, shutting down),
 # too_many_connections: what a PostgreSQL server answers a connection it will not take.
 _UNREACHABLE_SQLSTATES = ("08", "57P03", "53300")
@@ -38,23 +38,15 @@ class DatabaseUnavailable(Exception):
 def is_unreachable(exc: BaseException) -> bool:
     """Whether connecting failed because the database cannot be reached or will not take
     the connection now: refused, timed out, starting up, shutting down, full."""
-    for cause in _chain(exc):
-        if isinstance(cause, OSError):
-            return True
-        sqlstate = getattr(cause, "sqlstate", None)
-        if isinstance(sqlstate, str) and sqlstate.startswith(_UNREACHABLE_SQLSTATES):
-            return True
-    return False
+    return any(isinstance(cause, OSError) for cause in _chain(exc)) or _has_sqlstate(
+        exc, _UNREACHABLE_SQLSTATES
+    )
 
 
 def is_misconfigured(exc: BaseException) -> bool:
     """Whether PostgreSQL refused the connection for what the URL says: user, password or
     database name."""
-    return any(
-        isinstance(sqlstate := getattr(cause, "sqlstate", None), str)
-        and sqlstate.startswith(_MISCONFIGURED_SQLSTATES)
-        for cause in _chain(exc)
-    )
+    return _has_sqlstate(exc, _MISCONFIGURED_SQLSTATES)
 
 
 def momentary(exc: BaseException) -> Momentary | None:
@@ -77,18 +69,23 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         pending.extend((getattr(current, "orig", None), current.__cause__, current.__context__))
 
 
+def _has_sqlstate(exc: BaseException, codes: tuple[str, ...]) -> bool:
+    """Whether PostgreSQL's code for ``exc`` (asyncpg's, raw or wrapped) is one of ``codes``
+    or in one of their classes (a two-character prefix)."""
+    return any(
+        isinstance(sqlstate := getattr(cause, "sqlstate", None), str) and sqlstate.startswith(codes)
+        for cause in _chain(exc)
+    )
+
+
 def is_busy(exc: BaseException) -> bool:
     """Whether ``exc`` is the database being busy, not the request being wrong."""
     if isinstance(exc, sa_exc.TimeoutError):  # the pool had no connection to give in time
         return True
-    for cause in _chain(exc):
-        if getattr(cause, "sqlstate", None) in _BUSY_SQLSTATES:
-            return True
-        if isinstance(cause, sqlite3.OperationalError) and str(cause).startswith(
-            _SQLITE_BUSY_MESSAGES
-        ):
-            return True
-    return False
+    return _has_sqlstate(exc, _BUSY_SQLSTATES) or any(
+        isinstance(cause, sqlite3.OperationalError) and str(cause).startswith(_SQLITE_BUSY_MESSAGES)
+        for cause in _chain(exc)
+    )
 
 
 def describe(exc: BaseException) -> str:

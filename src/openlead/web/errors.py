@@ -15,7 +15,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from openlead.db.errors import DatabaseUnavailable, describe, momentary
+from openlead.db.errors import DatabaseUnavailable, Momentary, describe, momentary
 from openlead.web.text import CLOCK, FREE_TEXT, HOST, NAME, NO_CONTROL
 
 log = logging.getLogger("openlead.errors")
@@ -224,7 +224,7 @@ _DATABASE_FAILURES = (
     asyncpg.PostgresError,
     DatabaseUnavailable,
 )
-_MOMENTARY: dict[str, tuple[int, str, str]] = {
+_MOMENTARY: dict[Momentary, tuple[int, str, str]] = {
     "busy": (
         1,
         "database_busy",
