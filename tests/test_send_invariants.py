@@ -99,12 +99,16 @@ class Window:
         }
 
     def next_edge(self, now: datetime, edge: str) -> datetime:
-        """The first local start (or end) of the window after ``now``, as UTC."""
+        """The first local start (or end) of the window after ``now``, as UTC, on one of its
+        days: a scenario started on a Friday evening gets Monday's window, not Saturday's
+        closed one."""
         zone = ZoneInfo(self.timezone)
         minutes = self.start if edge == "start" else self.end
         today = now.astimezone(zone).date()
         for offset in range(10):
             day = today + timedelta(days=offset)
+            if day.isoweekday() % 7 not in self.days:
+                continue
             # An aware datetime plus a timedelta is wall-clock arithmetic in its zone.
             local = datetime(day.year, day.month, day.day, tzinfo=zone) + timedelta(minutes=minutes)
             if local.astimezone(UTC) > now:
