@@ -134,3 +134,13 @@ def quiet(quiet_server: Server) -> Iterator[Api]:
         for listed in client.get("/campaigns").json():
             client.post(f"/campaigns/{listed['id']}/status", json={"status": "STOPPED"})
         client.close()
+
+
+@pytest.fixture
+def quiet_other(quiet_server: Server) -> Iterator[Api]:
+    """A second account on the server without a dispatcher, for tenant-isolation checks."""
+    client = Api(quiet_server, create_account(quiet_server.database_url))
+    try:
+        yield client
+    finally:
+        client.close()

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     sender_lease_seconds: float = 300.0
     sender_batch: int = 200
     smtp_timeout_seconds: float = 30.0
+    # How often each mailbox's inbox is read for replies (over IMAP, where the mailbox has an
+    # imap_host); 0 turns reading off.
+    reply_check_seconds: float = Field(default=60.0, ge=0)
     # How long a statement waits for a lock another transaction holds (SQLite's busy timeout,
     # PostgreSQL's lock_timeout) before the request gives up with 503 database_busy.
     lock_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)

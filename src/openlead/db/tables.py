@@ -268,6 +268,16 @@ email_accounts = Table(
     Column("smtp_security", String(8), nullable=False),
     Column("imap_host", String(255), nullable=True),
     Column("imap_port", Integer, nullable=True),
+    # Reading the inbox for replies (openlead.replies): how to log in when not as for SMTP,
+    # and the last message read (the UIDVALIDITY it belongs to, and its UID).
+    Column("imap_security", String(8), nullable=True),
+    Column("imap_user_name", String(320), nullable=True),
+    Column("imap_password_encrypted", Text, nullable=True),
+    Column("imap_uidvalidity", BigInteger, nullable=True),
+    Column("imap_last_uid", BigInteger, nullable=True),
+    # When the inbox was last read (or is being read: the claim), and what failed then.
+    Column("imap_checked_at", Timestamp, nullable=True),
+    Column("imap_error", Text, nullable=True),
     Column("max_email_per_day", Integer, nullable=False),
     # OK, or FAILING after a failed connection or login (its leads wait until retry_at).
     Column("state", String(8), nullable=False, server_default="OK"),
@@ -330,6 +340,8 @@ messages = Table(
     Column("sent_at", Timestamp, nullable=True),
     UniqueConstraint("account_id", "campaign_id", "lead_id", "seq_number"),
     UniqueConstraint("account_id", "id"),
+    # The email a reply answers, found by the Message-ID its In-Reply-To names.
+    Index(None, "account_id", "message_id"),
     ForeignKeyConstraint(
         ["account_id", "campaign_id"],
         ["campaigns.account_id", "campaigns.id"],

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from openlead.config import Settings
 from openlead.db.engine import Database
+from openlead.replies.reader import ReplyReader
 from openlead.sending.dispatcher import Dispatcher
 from openlead.vault import Vault
 
@@ -72,5 +73,11 @@ async def run_dispatcher(
     database: Database, vault: Vault, settings: Settings, stopping: asyncio.Event
 ) -> None:
     async with sender_lock(settings, stopping) as held:
-        if held:
-            await Dispatcher(database, vault, settings).run(stopping)
+        if not held:
+            return
+        dispatcher = Dispatcher(database, vault, settings).run(stopping)
+        if not settings.reply_check_seconds:
+            await dispatcher
+            return
+        # The replies are read by whichever process sends: on SQLite the one holding the lock.
+        await asyncio.gather(dispatcher, ReplyReader(database, vault, settings).run(stopping))

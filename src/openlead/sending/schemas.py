@@ -35,6 +35,11 @@ class EmailAccountSave(BaseModel):
     smtp_security: SmtpSecurity = "STARTTLS"
     imap_host: Host | None = None
     imap_port: Port | None = None
+    # The inbox's login, when it is not the SMTP one (docs/sending.md, "Replies"); without a
+    # security setting port 993 is TLS from the start and any other STARTTLS.
+    imap_security: SmtpSecurity | None = None
+    imap_user_name: line(320) | None = None
+    imap_password: line(1000) | None = None
     max_email_per_day: integer(1, MAX_DAILY_CAP) = 100
     # SmartLead's fields that openlead accepts and does not use (docs/sending.md).
     client_id: Integer | None = None
@@ -57,6 +62,11 @@ class EmailAccount(BaseModel):
     smtp_security: str
     imap_host: str | None
     imap_port: int | None
+    imap_security: str | None
+    imap_user_name: str | None
+    has_imap_password: bool  # false: the inbox is read with the SMTP password
+    imap_checked_at: str | None  # when the inbox was last read for replies
+    imap_error: str | None  # why the last read failed, if it did
     max_email_per_day: int
     has_password: bool
     state: str  # OK, or FAILING after a failed connection or login
@@ -78,12 +88,22 @@ class EmailAccountPage(BaseModel):
     next_cursor: str | None
 
 
+class InboxTest(BaseModel):
+    ok: bool
+    # Where it stopped: connect, tls, login, read; null when it worked.
+    stage: str | None
+    message: str
+
+
 class ConnectionTest(BaseModel):
+    """The SMTP login's result; and the inbox's, for a mailbox with an ``imap_host``."""
+
     ok: bool
     # Where it stopped: connect, tls, login; null when it worked.
     stage: str | None
     message: str
     smtp_code: int | None = None
+    imap: InboxTest | None = None
 
 
 class CampaignEmailAccounts(BaseModel):

@@ -3,6 +3,7 @@ mailboxes a campaign sends from."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy.engine import Row
@@ -11,12 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from openlead.addresses import normalise_email
 from openlead.campaigns import service as campaigns
 from openlead.clock import utcnow
+from openlead.replies import imap
+from openlead.replies.reader import inbox_config
 from openlead.sending import repository, smtp
-from openlead.sending.schemas import ConnectionTest, EmailAccountSave
+from openlead.sending.schemas import ConnectionTest, EmailAccountSave, InboxTest
 from openlead.vault import Vault, VaultError
 from openlead.web.errors import ApiError, BadRequest, NotFound
 from openlead.web.pagination import Page
 
+LOGGED_IN = "Connected and logged in."
 _STORED = (
     "from_name",
     "user_name",
@@ -25,6 +29,8 @@ _STORED = (
     "smtp_security",
     "imap_host",
     "imap_port",
+    "imap_security",
+    "imap_user_name",
     "max_email_per_day",
 )
 
@@ -39,6 +45,11 @@ def _values(body: EmailAccountSave, vault: Vault) -> dict[str, Any]:
     if body.password is not None:
         # An empty password (a server that takes mail without a login) has nothing to hide.
         values["password_encrypted"] = vault.encrypt(body.password) if body.password else ""
+    if body.imap_password is not None:
+        # An empty one: the inbox is read with the SMTP password again.
+        values["imap_password_encrypted"] = (
+            vault.encrypt(body.imap_password) if body.imap_password else None
+        )
     return values
 
 
@@ -58,6 +69,8 @@ async def save(conn: AsyncConnection, vault: Vault, account_id: int, body: Email
     if body.id is not None:
         # Saved settings are a new chance: a failing mailbox is tried again at once.
         values |= {"state": "OK", "retry_at": None, "last_error": None, "failures": 0}
+        # And its inbox is read at the next pass, with the settings just saved.
+        values |= {"imap_checked_at": None, "imap_error": None}
         row = await repository.update_email_account(conn, account_id, body.id, values, now)
         if row is None:
             raise NotFound("Email account")
@@ -104,16 +117,32 @@ def mailbox_config(row: Row, vault: Vault, timeout: float) -> smtp.MailboxConfig
 
 
 async def test_login(row: Row, vault: Vault, timeout: float) -> ConnectionTest:
-    """Connect, encrypt and log in as the dispatcher would; say where it stopped, if it did."""
+    """Connect, encrypt and log in as the dispatcher would, and to the inbox as the reply
+    reader would; say where each stopped, if it did."""
+    inbox = await _test_inbox(row, vault, timeout) if row.imap_host else None
     try:
         config = mailbox_config(row, vault, timeout)
     except VaultError as exc:
-        return ConnectionTest(ok=False, stage="password", message=str(exc))
+        return ConnectionTest(ok=False, stage="password", message=str(exc), imap=inbox)
     try:
         await smtp.check_login(config)
     except smtp.MailboxUnavailable as exc:
-        return ConnectionTest(ok=False, stage=exc.stage, message=exc.message, smtp_code=exc.code)
-    return ConnectionTest(ok=True, stage=None, message="Connected and logged in.")
+        return ConnectionTest(
+            ok=False, stage=exc.stage, message=exc.message, smtp_code=exc.code, imap=inbox
+        )
+    return ConnectionTest(ok=True, stage=None, message=LOGGED_IN, imap=inbox)
+
+
+async def _test_inbox(row: Row, vault: Vault, timeout: float) -> InboxTest:
+    try:
+        config = inbox_config(row, vault, timeout)
+    except VaultError as exc:
+        return InboxTest(ok=False, stage="password", message=str(exc))
+    try:
+        await asyncio.to_thread(imap.check_login, config)
+    except imap.InboxUnavailable as exc:
+        return InboxTest(ok=False, stage=exc.stage, message=exc.message)
+    return InboxTest(ok=True, stage=None, message=LOGGED_IN)
 
 
 async def record_test(conn: AsyncConnection, account_id: int, mailbox_id: int) -> None:

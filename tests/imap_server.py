@@ -1,0 +1,112 @@
+"""A real IMAP server for the reply tests: pymap's in-memory backend, in a process of its own
+on a free port, with one user. Messages are put into its inbox with IMAP ``APPEND``, as a mail
+server's delivery would leave them."""
+
+from __future__ import annotations
+
+import imaplib
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+from tests.support import free_port, stop_process
+
+
+@dataclass
+class ImapServer:
+    log_path: Path
+    user: str = "inbox@sender.example"
+    password: str = "imap-secret-pw"
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ImapServer:
+        self.port = free_port()
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from pymap.main import main; sys.exit(main())",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "dict",
+                "--demo-user",
+                self.user,
+                "--demo-password",
+                self.password,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self._client().logout()
+                return self
+            except OSError as exc:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    log_text = self.log_path.read_text()
+                    raise RuntimeError(f"pymap did not start: {log_text}") from exc
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        stop_process(self.process, timeout=10)
+
+    def _client(self) -> imaplib.IMAP4:
+        return imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
+
+    def deliver(self, content: bytes, received_at: datetime | None = None) -> None:
+        """Put a message into the inbox, as the server's delivery would."""
+        client = self._client()
+        try:
+            client.login(self.user, self.password)
+            when = imaplib.Time2Internaldate(received_at.timestamp()) if received_at else None
+            status, data = client.append("INBOX", None, when, content)
+            assert status == "OK", data
+        finally:
+            client.logout()
+
+    def inbox_settings(self, **extra: Any) -> dict:
+        """The fields of an ``/email-accounts/save`` that read this server's inbox."""
+        return {
+            "imap_host": "127.0.0.1",
+            "imap_port": self.port,
+            "imap_security": "NONE",
+            "imap_user_name": self.user,
+            "imap_password": self.password,
+            **extra,
+        }
+
+
+def message(
+    sender: str,
+    subject: str = "Re: Quick question",
+    in_reply_to: str | None = None,
+    references: list[str] | None = None,
+    body: str = "Thanks, tell me more.",
+    sent_at: datetime | None = None,
+    **headers: str,
+) -> bytes:
+    """An email as a lead's client writes it (extra headers by name: ``Auto_Submitted``)."""
+    lines = [
+        f"From: Someone <{sender}>",
+        "To: inbox@sender.example",
+        f"Subject: {subject}",
+        f"Message-ID: <{time.time_ns()}.reply@{sender.rpartition('@')[2]}>",
+    ]
+    if sent_at is not None:
+        lines.append(f"Date: {format_datetime(sent_at)}")
+    if in_reply_to:
+        lines.append(f"In-Reply-To: {in_reply_to}")
+    if references:
+        lines.append("References: " + " ".join(references))
+    lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n" + body + "\r\n").encode()

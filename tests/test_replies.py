@@ -1,0 +1,276 @@
+"""Replies: a lead's answer read from the mailbox's inbox (a real IMAP server, pymap) on both
+backends, what it records and what it stops; automatic answers, delivery reports, strangers,
+another account's emails, a failing login, and reading each message once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from openlead.config import Settings
+from openlead.db.engine import create_database
+from openlead.replies.reader import ReplyReader
+from tests.imap_server import ImapServer, message
+from tests.sending_support import (
+    campaign,
+    events,
+    later,
+    lead_id,
+    leads,
+    mailbox,
+    statuses,
+    tick,
+    utc,
+    vault_of,
+)
+from tests.smtp_sink import Received, SmtpSink
+from tests.support import Api, Server, create_account, free_port, serving
+
+MONDAY = utc(2031, 3, 3, 12, 0)
+LEAD = "lead0@example.com"
+
+
+@pytest.fixture
+def imap(tmp_path) -> Iterator[ImapServer]:  # type: ignore[no-untyped-def]
+    server = ImapServer(tmp_path / "pymap.log").start()
+    yield server
+    server.stop()
+
+
+def read_replies(server: Server, now: datetime) -> int:
+    """One pass of the reply reader at ``now`` against the server's database."""
+
+    async def run() -> int:
+        database = create_database(server.database_url, pool_size=2)
+        settings = Settings(
+            database_url=server.database_url, reply_check_seconds=60, smtp_timeout_seconds=10
+        )
+        reader = ReplyReader(database, vault_of(server), settings, clock=lambda: now)
+        try:
+            return await reader.tick()
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
+
+
+def _first_step(api: Api, sink: SmtpSink, imap: ImapServer, **settings) -> tuple[int, Received]:  # type: ignore[no-untyped-def]
+    box = mailbox(api, sink, **imap.inbox_settings())
+    campaign_id = campaign(api, [box], leads(1), settings=settings or None)
+    assert tick(api.server, MONDAY) == 1
+    (sent,) = sink.received()
+    return campaign_id, sent
+
+
+def _replied(api: Api, campaign_id: int, email: str = LEAD) -> list[dict]:
+    timeline = events(api, campaign_id, lead_id(api, email))
+    return [e for e in timeline if e["type"] == "EMAIL_REPLIED"]
+
+
+def _reply_to(sent: Received, **headers: str) -> bytes:
+    return message(LEAD, in_reply_to=sent.message_id, references=[sent.message_id], **headers)
+
+
+def test_a_reply_is_recorded_and_stops_the_sequence(quiet, sink, imap):
+    campaign_id, sent = _first_step(quiet, sink, imap)
+    imap.deliver(_reply_to(sent))
+    assert read_replies(quiet.server, later(MONDAY, minutes=5)) == 1
+    (replied,) = _replied(quiet, campaign_id)
+    assert replied["seq_number"] == 1 and replied["automatic"] is False
+    assert replied["from"] == LEAD and replied["subject"] == "Re: Quick question"
+    stats = quiet.get(f"/campaigns/{campaign_id}/statistics").json()
+    assert stats["by_event"]["EMAIL_REPLIED"] == 1
+    # Step 2 is due two days later; the reply stopped it. The status is left as it was.
+    assert tick(quiet.server, later(MONDAY, days=3)) == 0
+    assert len(sink.received()) == 1
+    assert statuses(quiet, campaign_id) == {LEAD: "IN_PROGRESS"}
+
+
+def test_each_message_is_read_once(quiet, sink, imap):
+    campaign_id, sent = _first_step(quiet, sink, imap)
+    imap.deliver(_reply_to(sent))
+    assert read_replies(quiet.server, later(MONDAY, minutes=5)) == 1
+    assert read_replies(quiet.server, later(MONDAY, minutes=10)) == 0
+    imap.deliver(_reply_to(sent, body="And one more thing."))
+    assert read_replies(quiet.server, later(MONDAY, minutes=15)) == 1
+    assert len(_replied(quiet, campaign_id)) == 2
+
+
+def test_an_inbox_read_recently_waits_for_its_turn(quiet, sink, imap):
+    _, sent = _first_step(quiet, sink, imap)
+    assert read_replies(quiet.server, later(MONDAY, minutes=5)) == 0
+    imap.deliver(_reply_to(sent))
+    assert read_replies(quiet.server, later(MONDAY, minutes=5, seconds=30)) == 0
+    assert read_replies(quiet.server, later(MONDAY, minutes=6, seconds=1)) == 1
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"Auto_Submitted": "auto-replied"},
+        {"X_Autoreply": "yes"},
+        {"Precedence": "auto_reply"},
+    ],
+)
+def test_an_automatic_answer_is_recorded_and_stops_nothing(quiet, sink, imap, header):
+    campaign_id, sent = _first_step(quiet, sink, imap)
+    imap.deliver(_reply_to(sent, subject="Out of office", **header))
+    assert read_replies(quiet.server, later(MONDAY, minutes=5)) == 1
+    (replied,) = _replied(quiet, campaign_id)
+    assert replied["automatic"] is True
+    assert tick(quiet.server, later(MONDAY, days=3)) == 1
+    assert len(sink.received()) == 2
+
+
+def test_a_reply_stops_nothing_when_the_campaign_stops_on_something_else(quiet, sink, imap):
+    campaign_id, sent = _first_step(quiet, sink, imap, stop_lead_settings="OPEN_AN_EMAIL")
+    imap.deliver(_reply_to(sent))
+    assert read_replies(quiet.server, later(MONDAY, minutes=5)) == 1
+    assert len(_replied(quiet, campaign_id)) == 1
+    assert tick(quiet.server, later(MONDAY, days=3)) == 1
+
+
+def test_a_campaign_that_does_not_track_replies_records_none(quiet, sink, imap):
+    campaign_id, sent = _first_step(
+        quiet, sink, imap, track_settings=["DONT_TRACK_REPLY_TO_AN_EMAIL"]
+    )
+    imap.deliver(_reply_to(sent))
+    assert read_replies(quiet.server, later(MONDAY, minutes=5)) == 0
+    assert _replied(quiet, campaign_id) == []
+    assert tick(quiet.server, later(MONDAY, days=3)) == 1
+
+
+def test_an_answer_without_threading_headers_is_matched_by_its_sender(quiet, sink, imap):
+    campaign_id, _ = _first_step(quiet, sink, imap)
+    imap.deliver(message(LEAD, subject="Hello again"), received_at=later(MONDAY, hours=1))
+    assert read_replies(quiet.server, later(MONDAY, hours=2)) == 1
+    (replied,) = _replied(quiet, campaign_id)
+    assert replied["seq_number"] == 1
+
+
+def test_mail_from_before_the_first_email_is_not_a_reply(quiet, sink, imap):
+    campaign_id, _ = _first_step(quiet, sink, imap)
+    imap.deliver(message(LEAD, subject="Hello"), received_at=later(MONDAY, hours=-1))
+    assert read_replies(quiet.server, later(MONDAY, hours=2)) == 0
+    assert _replied(quiet, campaign_id) == []
+
+
+def test_strangers_and_delivery_reports_are_not_replies(quiet, sink, imap):
+    campaign_id, sent = _first_step(quiet, sink, imap)
+    imap.deliver(message("someone@elsewhere.example", subject="Newsletter"))
+    report = message(
+        "mailer-daemon@example.com",
+        subject="Undelivered Mail Returned to Sender",
+        in_reply_to=sent.message_id,
+    )
+    imap.deliver(report)
+    imap.deliver(
+        message(
+            "postmaster@example.org",
+            in_reply_to=sent.message_id,
+            Content_Type='multipart/report; report-type=delivery-status; boundary="b"',
+        )
+    )
+    assert read_replies(quiet.server, later(MONDAY, minutes=5)) == 0
+    assert _replied(quiet, campaign_id) == []
+    assert tick(quiet.server, later(MONDAY, days=3)) == 1
+
+
+def test_another_accounts_email_is_not_answered_in_this_one(quiet, quiet_other, sink, imap):
+    """The other account's inbox receives a reply naming this account's Message-ID: it is
+    not recorded anywhere."""
+    campaign_id, sent = _first_step(quiet, sink, imap)
+    other_imap = ImapServer(imap.log_path.with_name("other.log"), user="other@x.example").start()
+    try:
+        mailbox(quiet_other, sink, "other@sender.example", **other_imap.inbox_settings())
+        other_imap.deliver(_reply_to(sent))
+        assert read_replies(quiet.server, later(MONDAY, minutes=5)) == 0
+    finally:
+        other_imap.stop()
+    assert _replied(quiet, campaign_id) == []
+
+
+def test_an_inbox_that_refuses_the_login_says_why(quiet, sink, imap):
+    box = mailbox(quiet, sink, **imap.inbox_settings(imap_password="not-the-password"))
+    campaign(quiet, [box], leads(1))
+    assert tick(quiet.server, MONDAY) == 1
+    assert read_replies(quiet.server, later(MONDAY, minutes=5)) == 0
+    shown = quiet.get(f"/email-accounts/{box}").json()
+    assert shown["imap_error"].startswith("login:")
+    assert "not-the-password" not in str(shown)
+    assert shown["state"] == "OK"  # sending is not the inbox's business
+    # Saving the right password clears the error and has the inbox read at the next pass.
+    body = sink.mailbox("sam@sender.example", id=box, **imap.inbox_settings())
+    saved = quiet.post("/email-accounts/save", json=body).json()
+    assert saved["imap_error"] is None and saved["imap_checked_at"] is None
+
+
+def test_the_login_test_tries_the_inbox_too(quiet, sink, imap):
+    good = mailbox(quiet, sink, **imap.inbox_settings())
+    tested = quiet.post(f"/email-accounts/{good}/test").json()
+    assert tested["ok"] is True
+    assert tested["imap"] == {"ok": True, "stage": None, "message": "Connected and logged in."}
+    wrong = mailbox(
+        quiet, sink, "wrong@sender.example", **imap.inbox_settings(imap_password="nope")
+    )
+    tested = quiet.post(f"/email-accounts/{wrong}/test").json()
+    assert tested["ok"] is True  # the SMTP login
+    assert tested["imap"]["ok"] is False and tested["imap"]["stage"] == "login"
+    closed = mailbox(
+        quiet, sink, "closed@sender.example", **imap.inbox_settings(imap_port=free_port())
+    )
+    tested = quiet.post(f"/email-accounts/{closed}/test").json()
+    assert tested["imap"]["ok"] is False and tested["imap"]["stage"] == "connect"
+
+
+def test_the_inbox_login_is_the_smtp_one_unless_given(quiet, sink, imap):
+    body = sink.mailbox(
+        "sam@sender.example",
+        user_name=imap.user,
+        password=imap.password,
+        imap_host="127.0.0.1",
+        imap_port=imap.port,
+        imap_security="NONE",
+    )
+    saved = quiet.post("/email-accounts/save", json=body).json()
+    assert saved["imap_user_name"] is None and saved["has_imap_password"] is False
+    assert "password" not in saved and "imap_password" not in saved
+    assert read_replies(quiet.server, later(MONDAY, minutes=5)) == 0
+    assert quiet.get(f"/email-accounts/{saved['id']}").json()["imap_error"] is None
+    given = quiet.post(
+        "/email-accounts/save", json={**body, "id": saved["id"], **imap.inbox_settings()}
+    ).json()
+    assert given["imap_user_name"] == imap.user and given["has_imap_password"] is True
+    assert imap.password not in str(given)
+
+
+def test_a_running_server_reads_replies_as_they_come(
+    fresh_database_url, tmp_path: Path, sink, imap
+):
+    """``openlead serve`` with its dispatcher and reply reader, on the real clock."""
+    with serving(
+        fresh_database_url,
+        tmp_path,
+        OPENLEAD_SENDER_INTERVAL_SECONDS="0.2",
+        OPENLEAD_REPLY_CHECK_SECONDS="0.3",
+    ) as server:
+        api = Api(server, create_account(fresh_database_url))
+        try:
+            box = mailbox(api, sink, **imap.inbox_settings())
+            campaign_id = campaign(api, [box], leads(1))
+            (sent,) = sink.wait_for(1, timeout=30)
+            imap.deliver(_reply_to(sent))
+            deadline = time.monotonic() + 30
+            while not _replied(api, campaign_id) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            (replied,) = _replied(api, campaign_id)
+            assert replied["seq_number"] == 1
+            shown = api.get(f"/email-accounts/{box}").json()
+            assert shown["imap_error"] is None and shown["imap_checked_at"] is not None
+        finally:
+            api.close()

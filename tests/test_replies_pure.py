@@ -1,0 +1,101 @@
+"""The pure parts of reading replies: what an arrived message's headers say, and how an
+inbox is reached."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from types import SimpleNamespace
+
+import pytest
+
+from openlead.replies.answers import read_answer
+from openlead.replies.imap import imap_date
+from openlead.replies.reader import inbox_config
+from openlead.vault import Vault
+
+ARRIVED = datetime(2031, 3, 3, 12, 0, tzinfo=UTC)
+
+
+def _answer(*lines: str):  # type: ignore[no-untyped-def]
+    return read_answer(("\r\n".join(lines) + "\r\n\r\n").encode(), ARRIVED)
+
+
+def test_the_nearest_email_named_comes_first():
+    answer = _answer(
+        "From: Alex Doe <Alex@AcmeCorp.com>",
+        "Message-ID: <r@acmecorp.com>",
+        "In-Reply-To: <two@sender.example>",
+        "References: <one@sender.example>\r\n <two@sender.example>",
+        "Subject: Re: Quick\r\n question",
+    )
+    assert answer.answers == ("<two@sender.example>", "<one@sender.example>")
+    assert answer.sender == "alex@acmecorp.com" and answer.message_id == "<r@acmecorp.com>"
+    assert answer.subject == "Re: Quick question"
+    assert not answer.automatic and not answer.report and answer.received_at == ARRIVED
+
+
+@pytest.mark.parametrize(
+    ("header", "automatic"),
+    [
+        ("Auto-Submitted: auto-replied", True),
+        ("Auto-Submitted: auto-generated", True),
+        ("Auto-Submitted: no", False),
+        ("X-Autoreply: yes", True),
+        ("X-Autorespond: Out of office", True),
+        ("Precedence: bulk", True),
+        ("Precedence: auto_reply", True),
+        ("Precedence: first-class", False),
+    ],
+)
+def test_automatic_answers_are_told_apart(header, automatic):
+    assert _answer("From: a@b.example", header).automatic is automatic
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ("From: MAILER-DAEMON@mx.example", "Subject: Undelivered"),
+        ("From: postmaster@mx.example",),
+        ("From: a@b.example", "Content-Type: multipart/report; report-type=delivery-status"),
+    ],
+)
+def test_delivery_reports_are_not_replies(lines):
+    assert _answer(*lines).report is True
+
+
+def test_a_message_without_a_usable_sender_has_none():
+    assert _answer("From: undisclosed-recipients:;", "Subject: x").sender is None
+    assert _answer("Subject: x").sender is None
+
+
+def test_imap_dates_are_english_whatever_the_locale():
+    assert imap_date(date(2026, 3, 5)) == "5-Mar-2026"
+    assert imap_date(date(2026, 12, 31)) == "31-Dec-2026"
+
+
+def _row(**fields):  # type: ignore[no-untyped-def]
+    base = {
+        "imap_host": "imap.example.com",
+        "imap_port": None,
+        "imap_security": None,
+        "imap_user_name": None,
+        "imap_password_encrypted": None,
+        "user_name": "sam@sender.example",
+        "password_encrypted": "",
+    }
+    return SimpleNamespace(**{**base, **fields})
+
+
+def test_an_inbox_is_reached_over_tls_unless_said_otherwise():
+    vault = Vault(b"k" * 32)
+    smtp_password = vault.encrypt("smtp-pw")
+    config = inbox_config(_row(password_encrypted=smtp_password), vault, 5)
+    assert (config.port, config.security) == (993, "SSL")
+    assert (config.user_name, config.password) == ("sam@sender.example", "smtp-pw")
+    assert inbox_config(_row(imap_port=143), vault, 5).security == "STARTTLS"
+    assert inbox_config(_row(imap_port=993), vault, 5).security == "SSL"
+    assert inbox_config(_row(imap_security="STARTTLS"), vault, 5).port == 143
+    own = _row(imap_user_name="inbox", imap_password_encrypted=vault.encrypt("imap-pw"))
+    config = inbox_config(own, vault, 5)
+    assert (config.user_name, config.password) == ("inbox", "imap-pw")
+    assert "imap-pw" not in repr(config)
