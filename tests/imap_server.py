@@ -110,3 +110,54 @@ def message(
         lines.append("References: " + " ".join(references))
     lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n" + body + "\r\n").encode()
+
+
+def delivery_report(
+    recipient: str,
+    original_message_id: str | None,
+    action: str = "failed",
+    status: str = "5.1.1",
+    quoted: str = "text/rfc822-headers",
+) -> bytes:
+    """A delivery status notification (RFC 3464) as a receiving server sends it back, quoting
+    the original's headers (``quoted``: ``text/rfc822-headers`` or ``message/rfc822``)."""
+    boundary = "report-boundary"
+    original = (
+        f"From: Sam Sender <sam@sender.example>\r\nTo: {recipient}\r\n"
+        + (f"Message-ID: {original_message_id}\r\n" if original_message_id else "")
+        + "Subject: Quick question\r\n"
+    )
+    if quoted == "message/rfc822":
+        original += "\r\nHi there.\r\n"
+    lines = [
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.com>",
+        "To: sam@sender.example",
+        "Subject: Undelivered Mail Returned to Sender",
+        "Auto-Submitted: auto-replied",
+        f"Message-ID: <{time.time_ns()}.report@mx.example.com>",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"',
+        "",
+        f"--{boundary}",
+        "Content-Type: text/plain",
+        "",
+        "Your message could not be delivered.",
+        "",
+        f"--{boundary}",
+        "Content-Type: message/delivery-status",
+        "",
+        "Reporting-MTA: dns; mx.example.com",
+        "",
+        f"Final-Recipient: rfc822; {recipient}",
+        f"Action: {action}",
+        f"Status: {status}",
+        f"Diagnostic-Code: smtp; 550 {status} <{recipient}>: Recipient address rejected",
+        "",
+        f"--{boundary}",
+        f"Content-Type: {quoted}",
+        "",
+        original,
+        f"--{boundary}--",
+        "",
+    ]
+    return "\r\n".join(lines).encode()

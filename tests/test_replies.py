@@ -15,7 +15,7 @@ import pytest
 from openlead.config import Settings
 from openlead.db.engine import create_database
 from openlead.replies.reader import ReplyReader
-from tests.imap_server import ImapServer, message
+from tests.imap_server import ImapServer, delivery_report, message
 from tests.sending_support import (
     campaign,
     events,
@@ -181,6 +181,74 @@ def test_strangers_and_delivery_reports_are_not_replies(quiet, sink, imap):
     assert tick(quiet.server, later(MONDAY, days=3)) == 1
 
 
+def _bounced(api: Api, campaign_id: int, email: str = LEAD) -> list[dict]:
+    timeline = events(api, campaign_id, lead_id(api, email))
+    return [e for e in timeline if e["type"] == "EMAIL_BOUNCED"]
+
+
+@pytest.mark.parametrize("quoted", ["text/rfc822-headers", "message/rfc822"])
+def test_a_late_bounce_bounces_the_lead(quiet, sink, imap, quoted):
+    """The server took the email, then sent back a delivery report: BOUNCED, EMAIL_BOUNCED,
+    the address on the block list (source bounce), no further step."""
+    campaign_id, sent = _first_step(quiet, sink, imap)
+    imap.deliver(delivery_report(LEAD, sent.message_id, quoted=quoted))
+    assert read_replies(quiet.server, later(MONDAY, minutes=5)) == 1
+    (bounced,) = _bounced(quiet, campaign_id)
+    assert bounced["seq_number"] == 1 and bounced["status"] == "5.1.1"
+    assert bounced["reported"] is True and bounced["permanent"] is True
+    assert "Recipient address rejected" in bounced["diagnostic"]
+    assert statuses(quiet, campaign_id) == {LEAD: "BOUNCED"}
+    timeline = events(quiet, campaign_id, lead_id(quiet, LEAD))
+    changes = [(e["from"], e["to"], e["source"]) for e in timeline if e["type"] == "STATUS_CHANGED"]
+    assert changes[-1] == ("IN_PROGRESS", "BOUNCED", "bounce")
+    listed = quiet.get("/leads/block-list").json()["block_list"]
+    assert [(e["value"], e["source"]) for e in listed] == [(LEAD, "bounce")]
+    assert _replied(quiet, campaign_id) == []  # a report is not a reply
+    assert tick(quiet.server, later(MONDAY, days=3)) == 0
+    assert len(sink.received()) == 1
+
+
+def test_a_late_bounce_without_the_original_is_matched_by_its_recipient(quiet, sink, imap):
+    campaign_id, _ = _first_step(quiet, sink, imap)
+    imap.deliver(delivery_report(LEAD, None))
+    assert read_replies(quiet.server, later(MONDAY, minutes=5)) == 1
+    assert statuses(quiet, campaign_id) == {LEAD: "BOUNCED"}
+
+
+@pytest.mark.parametrize(("action", "status"), [("delayed", "4.4.1"), ("failed", "4.2.2")])
+def test_a_report_of_a_delay_changes_nothing(quiet, sink, imap, action, status):
+    campaign_id, sent = _first_step(quiet, sink, imap)
+    imap.deliver(delivery_report(LEAD, sent.message_id, action=action, status=status))
+    assert read_replies(quiet.server, later(MONDAY, minutes=5)) == 0
+    assert _bounced(quiet, campaign_id) == []
+    assert statuses(quiet, campaign_id) == {LEAD: "IN_PROGRESS"}
+    assert tick(quiet.server, later(MONDAY, days=3)) == 1
+
+
+def test_a_report_about_someone_else_bounces_nobody(quiet, sink, imap):
+    """It names our email but another recipient (a forward that failed): the lead stays."""
+    campaign_id, sent = _first_step(quiet, sink, imap)
+    imap.deliver(delivery_report("colleague@example.com", sent.message_id))
+    assert read_replies(quiet.server, later(MONDAY, minutes=5)) == 0
+    assert statuses(quiet, campaign_id) == {LEAD: "IN_PROGRESS"}
+    assert quiet.get("/leads/block-list").json()["block_list"] == []
+
+
+def test_a_status_a_person_set_survives_a_late_bounce(quiet, sink, imap):
+    campaign_id, sent = _first_step(quiet, sink, imap)
+    lead = lead_id(quiet, LEAD)
+    changed = quiet.patch(
+        f"/campaigns/{campaign_id}/leads/{lead}/status", json={"status": "INTERESTED"}
+    )
+    assert changed.status_code == 200, changed.text
+    imap.deliver(delivery_report(LEAD, sent.message_id))
+    assert read_replies(quiet.server, later(MONDAY, minutes=5)) == 1
+    assert statuses(quiet, campaign_id) == {LEAD: "INTERESTED"}
+    assert len(_bounced(quiet, campaign_id)) == 1
+    listed = quiet.get("/leads/block-list").json()["block_list"]
+    assert [e["value"] for e in listed] == [LEAD]
+
+
 def test_another_accounts_email_is_not_answered_in_this_one(quiet, quiet_other, sink, imap):
     """The other account's inbox receives a reply naming this account's Message-ID: it is
     not recorded anywhere."""
@@ -189,10 +257,12 @@ def test_another_accounts_email_is_not_answered_in_this_one(quiet, quiet_other, 
     try:
         mailbox(quiet_other, sink, "other@sender.example", **other_imap.inbox_settings())
         other_imap.deliver(_reply_to(sent))
+        other_imap.deliver(delivery_report(LEAD, sent.message_id))
         assert read_replies(quiet.server, later(MONDAY, minutes=5)) == 0
     finally:
         other_imap.stop()
-    assert _replied(quiet, campaign_id) == []
+    assert _replied(quiet, campaign_id) == [] and _bounced(quiet, campaign_id) == []
+    assert statuses(quiet, campaign_id) == {LEAD: "IN_PROGRESS"}
 
 
 def test_an_inbox_that_refuses_the_login_says_why(quiet, sink, imap):

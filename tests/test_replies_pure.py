@@ -8,10 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from openlead.replies.answers import read_answer
+from openlead.replies.answers import read_answer, read_report
 from openlead.replies.imap import imap_date
 from openlead.replies.reader import inbox_config
 from openlead.vault import Vault
+from tests.imap_server import delivery_report
 
 ARRIVED = datetime(2031, 3, 3, 12, 0, tzinfo=UTC)
 
@@ -99,3 +100,34 @@ def test_an_inbox_is_reached_over_tls_unless_said_otherwise():
     config = inbox_config(own, vault, 5)
     assert (config.user_name, config.password) == ("inbox", "imap-pw")
     assert "imap-pw" not in repr(config)
+
+
+@pytest.mark.parametrize("quoted", ["text/rfc822-headers", "message/rfc822"])
+def test_a_delivery_report_names_the_email_and_the_failed_recipient(quoted):
+    report = read_report(
+        delivery_report("Alex@AcmeCorp.com", "<orig@sender.example>", quoted=quoted)
+    )
+    assert report.original_message_id == "<orig@sender.example>"
+    (failure,) = report.failures
+    assert (failure.recipient, failure.status) == ("alex@acmecorp.com", "5.1.1")
+    assert failure.diagnostic.startswith("550 5.1.1")
+
+
+@pytest.mark.parametrize(
+    ("action", "status"), [("delayed", "4.4.1"), ("failed", "4.2.2"), ("relayed", "2.0.0")]
+)
+def test_only_a_permanent_failure_is_a_bounce(action, status):
+    content = delivery_report("a@b.example", "<o@x.example>", action=action, status=status)
+    assert read_report(content).failures == ()
+
+
+def test_a_report_cut_short_still_says_who_failed():
+    content = delivery_report("a@b.example", "<o@x.example>")
+    cut = content[: content.index(b"Content-Type: text/rfc822-headers")]
+    report = read_report(cut)
+    assert report.original_message_id is None
+    assert [f.recipient for f in report.failures] == ["a@b.example"]
+
+
+def test_a_message_that_is_no_report_names_nobody():
+    assert read_report(b"From: a@b.example\r\nSubject: hi\r\n\r\nHello\r\n").failures == ()

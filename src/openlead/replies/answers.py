@@ -5,8 +5,8 @@ A reply names the email it answers in ``In-Reply-To`` and its thread in ``Refere
 (RFC 5322 §3.6.4); every mail client in use keeps them. An out-of-office notice or another
 automatic answer says so (``Auto-Submitted``, RFC 3834, or the older ``X-Autoreply``,
 ``X-Autorespond`` and ``Precedence: auto_reply``); it is recorded, but is not the lead
-answering. A delivery report (a bounce that arrived later, ``multipart/report``) is not a
-reply at all.
+answering. A delivery report (a bounce that arrived later, ``multipart/report``, RFC 3464) is
+not a reply: it is read for the recipients that failed for good.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from email import message_from_bytes
+from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
@@ -24,6 +26,8 @@ _MESSAGE_ID = re.compile(r"<[^<>\s]{1,250}>")
 _AUTOMATIC_PRECEDENCE = {"auto_reply", "bulk", "junk", "list"}
 _REPORT = re.compile(r"^\s*multipart/report\b", re.IGNORECASE)
 _SYSTEM_SENDERS = ("mailer-daemon@", "postmaster@")
+# The parts of a delivery report that quote the email it is about: whole, or its headers.
+_QUOTED = {"message/rfc822", "text/rfc822-headers", "message/rfc822-headers"}
 _parser = BytesHeaderParser(policy=compat32)
 
 
@@ -70,3 +74,66 @@ def read_answer(raw_headers: bytes, received_at: datetime | None) -> Answer:
         or (sender or "").startswith(_SYSTEM_SENDERS),
         received_at=received_at,
     )
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One recipient a delivery report says could not be reached, for good."""
+
+    recipient: str  # as leads' addresses are stored
+    status: str  # the enhanced status code, 5.x.x (RFC 3463)
+    diagnostic: str  # the remote server's words, when the report has them
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a delivery report (RFC 3464) says: the Message-ID of the email it is about, when
+    it quotes that email's headers, and the recipients that failed for good."""
+
+    original_message_id: str | None
+    failures: tuple[Failure, ...]
+
+
+def _recipient_failure(fields) -> Failure | None:  # type: ignore[no-untyped-def]
+    action = _header(fields, "Action").lower()
+    status = _header(fields, "Status")
+    # A delayed or relayed message may still arrive; only "failed" with a 5.x.x is a bounce.
+    if action != "failed" or not status.startswith("5"):
+        return None
+    final = _header(fields, "Final-Recipient") or _header(fields, "Original-Recipient")
+    recipient = normalise_email(final.rpartition(";")[2].strip().strip("<>"))
+    if recipient is None:
+        return None
+    diagnostic = _header(fields, "Diagnostic-Code").partition(";")[2].strip()
+    return Failure(recipient, status.split()[0], diagnostic[:500])
+
+
+def _quoted_message_id(part: Message) -> str | None:
+    """The Message-ID of the email a report quotes (whole, or its headers alone)."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        quoted = payload[0] if payload else None
+    else:
+        quoted = _parser.parsebytes(part.get_payload(decode=True) or b"")
+    if quoted is None:
+        return None
+    found = _MESSAGE_ID.findall(_header(quoted, "Message-ID"))
+    return found[0] if found else None
+
+
+def read_report(content: bytes) -> Report:
+    """A delivery report read from the message's content (which may be cut short: what
+    matters comes first)."""
+    message = message_from_bytes(content, policy=compat32)
+    original: str | None = None
+    failures: list[Failure] = []
+    for part in message.walk():
+        kind = part.get_content_type()
+        if kind == "message/delivery-status":
+            for fields in part.get_payload() or []:
+                failure = _recipient_failure(fields)
+                if failure is not None:
+                    failures.append(failure)
+        elif kind in _QUOTED and original is None:
+            original = _quoted_message_id(part)
+    return Report(original, tuple(failures))

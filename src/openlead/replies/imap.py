@@ -3,7 +3,8 @@ read. Blocking (the standard library's ``imaplib``), so it runs in a thread; an 
 once a minute, not once a message.
 
 The inbox is opened read-only (``EXAMINE``) and headers are fetched with ``BODY.PEEK``: reading
-for replies marks nothing as seen and moves nothing.
+for replies marks nothing as seen and moves nothing. Only a delivery report's content is
+fetched, its first bytes.
 """
 
 from __future__ import annotations
@@ -11,18 +12,21 @@ from __future__ import annotations
 import imaplib
 import re
 import ssl
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
 from openlead.sending.smtp import MailboxConfig
 
-# What deciding about a message needs, and no more: its body is never fetched.
+# What deciding about a message needs, and no more: a reply's body is never fetched.
 HEADER_FIELDS = (
     "MESSAGE-ID IN-REPLY-TO REFERENCES FROM SUBJECT AUTO-SUBMITTED X-AUTOREPLY "
     "X-AUTORESPOND PRECEDENCE CONTENT-TYPE"
 )
 # UIDs fetched in one command.
 FETCH_CHUNK = 100
+# How much of a delivery report is fetched: its explanation and the quoted headers come first.
+REPORT_BYTES = 65536
 _UID = re.compile(rb"\bUID (\d+)")
 _INTERNALDATE = re.compile(rb'\bINTERNALDATE "([^"]+)"')
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -42,6 +46,7 @@ class Arrival:
     uid: int
     headers: bytes
     received_at: datetime | None  # the server's INTERNALDATE
+    content: bytes | None = None  # fetched for delivery reports only (their first bytes)
 
 
 @dataclass(frozen=True)
@@ -104,17 +109,39 @@ def _received(found: re.Match[bytes] | None) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-def _arrivals(data: list) -> list[Arrival]:
-    """The FETCH answer's messages: each is a (prefix, literal) pair, then a closing line."""
-    found = []
+def _literals(data: list) -> Iterator[tuple[int, bytes, bytes]]:
+    """The FETCH answer's messages as (UID, prefix, literal): each is a (prefix, literal)
+    pair, then a closing line."""
     for item in data:
-        if not isinstance(item, tuple) or len(item) < 2:
-            continue
-        uid = _UID.search(item[0])
-        if uid is not None:
-            received = _received(_INTERNALDATE.search(item[0]))
-            found.append(Arrival(int(uid.group(1)), item[1], received))
-    return found
+        if isinstance(item, tuple) and len(item) >= 2:
+            uid = _UID.search(item[0])
+            if uid is not None:
+                yield int(uid.group(1)), item[0], item[1]
+
+
+def _arrivals(data: list) -> list[Arrival]:
+    return [
+        Arrival(uid, literal, _received(_INTERNALDATE.search(prefix)))
+        for uid, prefix, literal in _literals(data)
+    ]
+
+
+def _fetch(client: imaplib.IMAP4, uids: list[int], query: str) -> list:
+    answer: list = []
+    for start in range(0, len(uids), FETCH_CHUNK):
+        chunk = ",".join(map(str, uids[start : start + FETCH_CHUNK]))
+        answer += _ok(client.uid("FETCH", chunk, query))
+    return answer
+
+
+def _with_reports(client: imaplib.IMAP4, arrivals: list[Arrival]) -> list[Arrival]:
+    """The delivery reports among ``arrivals`` with their content."""
+    reports = [a.uid for a in arrivals if b"multipart/report" in a.headers.lower()]
+    if not reports:
+        return arrivals
+    query = f"(UID BODY.PEEK[]<0.{REPORT_BYTES}>)"
+    contents = {uid: literal for uid, _, literal in _literals(_fetch(client, reports, query))}
+    return [replace(a, content=contents.get(a.uid)) for a in arrivals]
 
 
 def _ok(answer: tuple[str, list]) -> list:
@@ -163,11 +190,8 @@ def read_new(
             # "n:*" always names the newest message, even when its UID is below n.
             uids = sorted(u for u in map(int, found) if last_uid is None or u > last_uid)
             wanted, more = uids[:limit], len(uids) > limit
-            arrivals: list[Arrival] = []
-            for start in range(0, len(wanted), FETCH_CHUNK):
-                chunk = ",".join(map(str, wanted[start : start + FETCH_CHUNK]))
-                query = f"(UID INTERNALDATE BODY.PEEK[HEADER.FIELDS ({HEADER_FIELDS})])"
-                arrivals += _arrivals(_ok(client.uid("FETCH", chunk, query)))
+            query = f"(UID INTERNALDATE BODY.PEEK[HEADER.FIELDS ({HEADER_FIELDS})])"
+            arrivals = _with_reports(client, _arrivals(_fetch(client, wanted, query)))
             top = wanted[-1] if wanted else (last_uid or 0)
             return Reading(current, sorted(arrivals, key=lambda a: a.uid), top, more)
         except (OSError, imaplib.IMAP4.error, ValueError, IndexError) as exc:

@@ -22,7 +22,7 @@ from openlead.clock import utcnow
 from openlead.config import Settings
 from openlead.db.engine import Database
 from openlead.replies import imap, repository, service
-from openlead.replies.answers import read_answer
+from openlead.replies.answers import read_answer, read_report
 from openlead.sending.smtp import MailboxConfig
 from openlead.vault import Vault, VaultError
 
@@ -79,7 +79,7 @@ class ReplyReader:
                 await asyncio.wait_for(stopping.wait(), timeout=self.settings.reply_check_seconds)
 
     async def tick(self) -> int:
-        """Read every inbox that is due; the number of replies recorded."""
+        """Read every inbox that is due; the number of replies and bounces recorded."""
         now = self.clock()
         async with self.database.write() as conn:
             due = await repository.inboxes_due(conn, now - self.interval, INBOXES_PER_PASS)
@@ -137,6 +137,10 @@ class ReplyReader:
                 raise _Overtaken
             for arrival in reading.arrivals:
                 answer = read_answer(arrival.headers, arrival.received_at)
-                if await service.record(conn, row, answer, now) is not None:
+                if answer.report:
+                    if arrival.content is not None:
+                        report = read_report(arrival.content)
+                        recorded += await service.record_report(conn, row, report, now)
+                elif await service.record(conn, row, answer, now) is not None:
                     recorded += 1
         return recorded

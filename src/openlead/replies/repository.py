@@ -79,6 +79,7 @@ async def set_inbox_error(conn: AsyncConnection, row: Row, error: str) -> None:
 
 
 _ANSWERED = (
+    messages.c.id,
     messages.c.campaign_id,
     messages.c.lead_id,
     messages.c.seq_number,

@@ -2,7 +2,8 @@
 the campaign stops a lead's sequence on a reply (``stop_lead_settings: REPLY_TO_AN_EMAIL``, the
 default), no further step for that lead in that campaign. An automatic answer (out of office)
 is recorded as such and stops nothing; a campaign that does not track replies
-(``DONT_TRACK_REPLY_TO_AN_EMAIL``) records none (docs/sending.md)."""
+(``DONT_TRACK_REPLY_TO_AN_EMAIL``) records none. A delivery report that says a lead's address
+failed for good bounces the lead, as a refusal at RCPT TO would have (docs/sending.md)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,26 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openlead.campaign_leads import repository as campaign_leads
-from openlead.leads.lifecycle import EventType
+from openlead.campaign_leads import service as memberships
+from openlead.leads.lifecycle import EventType, LeadStatus
 from openlead.replies import repository
-from openlead.replies.answers import Answer
+from openlead.replies.answers import Answer, Failure, Report
+from openlead.sending import repository as sending
+from openlead.suppression import service as suppression
 from openlead.tracking.repository import stop_sequence
 from openlead.tracking.tokens import EmailRef
 
 STOPS_ON_REPLY = "REPLY_TO_AN_EMAIL"
 NOT_TRACKED = "DONT_TRACK_REPLY_TO_AN_EMAIL"
 STOPPED = "stopped_on_email_replied"
+BOUNCE_SOURCE = "bounce"
+BOUNCED_HOLD = "bounced"
+# The statuses a late bounce turns into BOUNCED; one a person set (INTERESTED…) is kept.
+LATE_BOUNCE_STATUSES = (
+    LeadStatus.NOT_CONTACTED.value,
+    LeadStatus.IN_PROGRESS.value,
+    LeadStatus.COMPLETED.value,
+)
 
 
 @dataclass(frozen=True)
@@ -75,3 +87,54 @@ async def record(
         ref = EmailRef(mailbox.account_id, email.campaign_id, email.lead_id, email.seq_number)
         stopped = await stop_sequence(conn, ref, STOPPED, now)
     return Recorded(email.campaign_id, email.lead_id, stopped)
+
+
+async def record_report(conn: AsyncConnection, mailbox: Row, report: Report, now: datetime) -> int:
+    """A delivery report: each recipient it says failed for good, who is a lead this account
+    emailed, bounced as an SMTP refusal would have it (docs/sending.md). The number bounced."""
+    named: list[Row] = []
+    if report.original_message_id is not None:
+        named = await repository.emails_named(
+            conn, mailbox.account_id, [report.original_message_id]
+        )
+    bounced = 0
+    for failure in report.failures:
+        email = named[0] if named else None
+        if email is None:
+            email = await repository.last_email_to(
+                conn, mailbox.account_id, mailbox.id, failure.recipient, now
+            )
+        if email is not None and await _bounced(conn, mailbox, email, failure, now):
+            bounced += 1
+    return bounced
+
+
+async def _bounced(
+    conn: AsyncConnection, mailbox: Row, email: Row, failure: Failure, now: datetime
+) -> bool:
+    account_id, campaign_id, lead_id = mailbox.account_id, email.campaign_id, email.lead_id
+    member = await campaign_leads.one(conn, account_id, campaign_id, lead_id)
+    if member is None or member.email != failure.recipient:
+        return False  # gone from the campaign, or a report about someone else
+    error = f"{failure.status} {failure.diagnostic}".strip()
+    await sending.set_message_state(
+        conn, account_id, email.id, sending.BOUNCED, now, error, from_states=sending.DELIVERED
+    )
+    if member.status in LATE_BOUNCE_STATUSES:
+        await memberships.change_status(
+            conn, account_id, campaign_id, lead_id, LeadStatus.BOUNCED.value, BOUNCE_SOURCE
+        )
+    ref = EmailRef(account_id, campaign_id, lead_id, email.seq_number)
+    await stop_sequence(conn, ref, BOUNCED_HOLD, now)
+    bounced = {
+        "seq_number": email.seq_number,
+        "email_account_id": mailbox.id,
+        "status": failure.status,
+        "diagnostic": failure.diagnostic,
+        "permanent": True,
+        "reported": True,
+    }
+    event = (lead_id, campaign_id, EventType.EMAIL_BOUNCED.value, bounced)
+    await campaign_leads.record_events(conn, account_id, [event], now)
+    await suppression.block(conn, account_id, [failure.recipient], [], source=BOUNCE_SOURCE)
+    return True
