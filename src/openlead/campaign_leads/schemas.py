@@ -24,9 +24,11 @@ class CampaignLead(LeadView):
         "turn (the campaign's daily budget and its mailboxes' room), and while it is held."
     )
     hold: str | None = Field(
-        description="Why its sequence waits, when it does: suppressed (the address is on the "
-        "block or unsubscribe list), missing_variables (a template needs a value the lead "
-        "lacks) or render_error."
+        description="Why its sequence waits or ended, when it does: suppressed (the address is "
+        "on the block or unsubscribe list), missing_variables (a template needs a value the "
+        "lead lacks), render_error; or stopped_on_email_opened, stopped_on_link_clicked, "
+        "stopped_on_email_replied (the campaign's stop_lead_settings), bounced (a delivery "
+        "report read from the inbox)."
     )
     email_account_id: int | None = Field(
         description="The mailbox that sends its sequence, from its first email on."

@@ -84,9 +84,18 @@ class ReplyReader:
         async with self.database.write() as conn:
             due = await repository.inboxes_due(conn, now - self.interval, INBOXES_PER_PASS)
             claimed = [row for row in due if await repository.claim_inbox(conn, row, now)]
+        # Side by side: an inbox whose server does not answer holds up only itself (each read
+        # is a thread of the default pool, which bounds how many run at once).
+        results = await asyncio.gather(
+            *(self._read(row) for row in claimed), return_exceptions=True
+        )
         recorded = 0
-        for row in claimed:
-            recorded += await self._read(row)
+        for row, result in zip(claimed, results, strict=True):
+            if isinstance(result, BaseException):
+                # Its cursor did not move: what it found is read again at its next turn.
+                log.error("reading the inbox of mailbox %s failed", row.id, exc_info=result)
+            else:
+                recorded += result
         return recorded
 
     async def _failed(self, row: Row, error: str) -> None:
@@ -141,6 +150,6 @@ class ReplyReader:
                     if arrival.content is not None:
                         report = read_report(arrival.content)
                         recorded += await service.record_report(conn, row, report, now)
-                elif await service.record(conn, row, answer, now) is not None:
+                elif await service.record(conn, row, answer, now):
                     recorded += 1
         return recorded

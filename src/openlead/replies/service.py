@@ -7,7 +7,6 @@ failed for good bounces the lead, as a refusal at RCPT TO would have (docs/sendi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.engine import Row
@@ -36,13 +35,6 @@ LATE_BOUNCE_STATUSES = (
 )
 
 
-@dataclass(frozen=True)
-class Recorded:
-    campaign_id: int
-    lead_id: int
-    stopped: bool
-
-
 async def _answered(
     conn: AsyncConnection, mailbox: Row, answer: Answer, now: datetime
 ) -> Row | None:
@@ -62,16 +54,12 @@ async def _answered(
     )
 
 
-async def record(
-    conn: AsyncConnection, mailbox: Row, answer: Answer, now: datetime
-) -> Recorded | None:
-    """Record one arrived message; None when it answers none of the account's emails (or is a
-    delivery report, or its campaign does not track replies)."""
-    if answer.report:
-        return None
+async def record(conn: AsyncConnection, mailbox: Row, answer: Answer, now: datetime) -> bool:
+    """Record one arrived message that is not a delivery report; False when it answers none
+    of the account's emails, or its campaign does not track replies."""
     email = await _answered(conn, mailbox, answer, now)
     if email is None or NOT_TRACKED in (email.track_settings or []):
-        return None
+        return False
     data = {
         "seq_number": email.seq_number,
         "message_id": answer.message_id,
@@ -82,11 +70,10 @@ async def record(
     }
     event = (email.lead_id, email.campaign_id, EventType.EMAIL_REPLIED.value, data)
     await campaign_leads.record_events(conn, mailbox.account_id, [event], now)
-    stopped = False
     if email.stop_lead_settings == STOPS_ON_REPLY and not answer.automatic:
         ref = EmailRef(mailbox.account_id, email.campaign_id, email.lead_id, email.seq_number)
-        stopped = await stop_sequence(conn, ref, STOPPED, now)
-    return Recorded(email.campaign_id, email.lead_id, stopped)
+        await stop_sequence(conn, ref, STOPPED, now)
+    return True
 
 
 async def record_report(conn: AsyncConnection, mailbox: Row, report: Report, now: datetime) -> int:
