@@ -1,8 +1,8 @@
-"""replies: how to read each mailbox's inbox, where its reading got to, and the index that
-finds the email a reply answers
+"""replies: the inbox of each mailbox, its read cursor, and messages by Message-ID
 
-A mailbox's inbox is read over IMAP (``imap_host``); the login is the SMTP one unless
-``imap_user_name``/``imap_password`` say otherwise. ``imap_uidvalidity`` and ``imap_last_uid``
+The columns say how to read each mailbox's inbox and where its reading got to; the index finds
+the email a reply answers. A mailbox's inbox is read over IMAP (``imap_host``); the login is
+the SMTP one unless ``imap_user_name``/``imap_password`` say otherwise. ``imap_uidvalidity`` and ``imap_last_uid``
 are the cursor: the last message of the inbox that was read (IMAP UIDs only grow, until the
 server changes UIDVALIDITY). ``imap_checked_at`` is also the claim that keeps two workers from
 reading one inbox at once.
