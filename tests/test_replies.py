@@ -42,19 +42,24 @@ def imap(tmp_path) -> Iterator[ImapServer]:  # type: ignore[no-untyped-def]
     server.stop()
 
 
-def read_replies(server: Server, now: datetime) -> int:
-    """One pass of the reply reader at ``now`` against the server's database."""
+def read_replies(server: Server, now: datetime, readers: int = 1) -> int:
+    """One pass of ``readers`` reply readers at once (each on its own engine, as separate
+    workers are) at ``now`` against the server's database; the replies they recorded."""
 
     async def run() -> int:
-        database = create_database(server.database_url, pool_size=2)
         settings = Settings(
             database_url=server.database_url, reply_check_seconds=60, smtp_timeout_seconds=10
         )
-        reader = ReplyReader(database, vault_of(server), settings, clock=lambda: now)
+        databases = [create_database(server.database_url, pool_size=2) for _ in range(readers)]
         try:
-            return await reader.tick()
+            passes = [
+                ReplyReader(database, vault_of(server), settings, clock=lambda: now).tick()
+                for database in databases
+            ]
+            return sum(await asyncio.gather(*passes))
         finally:
-            await database.dispose()
+            for database in databases:
+                await database.dispose()
 
     return asyncio.run(run())
 
@@ -99,6 +104,16 @@ def test_each_message_is_read_once(quiet, sink, imap):
     imap.deliver(_reply_to(sent, body="And one more thing."))
     assert read_replies(quiet.server, later(MONDAY, minutes=15)) == 1
     assert len(_replied(quiet, campaign_id)) == 2
+
+
+def test_readers_side_by_side_record_a_reply_once(quiet, sink, imap):
+    """Three readers at once, as three workers would (on SQLite they take turns with the
+    one writer; on PostgreSQL the claim and the cursor keep them apart)."""
+    campaign_id, sent = _first_step(quiet, sink, imap)
+    imap.deliver(_reply_to(sent))
+    imap.deliver(delivery_report("nobody@example.com", sent.message_id))
+    assert read_replies(quiet.server, later(MONDAY, minutes=5), readers=3) == 1
+    assert len(_replied(quiet, campaign_id)) == 1
 
 
 def test_an_inbox_read_recently_waits_for_its_turn(quiet, sink, imap):
