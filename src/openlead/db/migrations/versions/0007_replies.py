@@ -2,10 +2,10 @@
 
 The columns say how to read each mailbox's inbox and where its reading got to; the index finds
 the email a reply answers. A mailbox's inbox is read over IMAP (``imap_host``); the login is
-the SMTP one unless ``imap_user_name``/``imap_password`` say otherwise. ``imap_uidvalidity`` and ``imap_last_uid``
-are the cursor: the last message of the inbox that was read (IMAP UIDs only grow, until the
-server changes UIDVALIDITY). ``imap_checked_at`` is also the claim that keeps two workers from
-reading one inbox at once.
+the SMTP one unless ``imap_user_name``/``imap_password`` say otherwise. ``imap_uidvalidity``
+and ``imap_last_uid`` are the cursor: the last message of the inbox that was read (IMAP UIDs
+only grow, until the server changes UIDVALIDITY). ``imap_checked_at`` is also the claim that
+keeps two workers from reading one inbox at once.
 
 Revision ID: 0007_replies
 Revises: 0006_mailbox_last_claim
