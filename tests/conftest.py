@@ -87,24 +87,28 @@ def quiet_server(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[S
         yield instance
 
 
-@pytest.fixture
-def api(server: Server) -> Iterator[Api]:
-    """A fresh account on the running server, so tests never see each other's lists."""
+@contextmanager
+def _account(server: Server) -> Iterator[Api]:
+    """A client for a new account on ``server``, closed at the end."""
     client = Api(server, create_account(server.database_url))
     try:
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture
+def api(server: Server) -> Iterator[Api]:
+    """A fresh account on the running server, so tests never see each other's lists."""
+    with _account(server) as client:
+        yield client
 
 
 @pytest.fixture
 def other_api(server: Server) -> Iterator[Api]:
     """A second account, for tenant-isolation checks."""
-    client = Api(server, create_account(server.database_url))
-    try:
+    with _account(server) as client:
         yield client
-    finally:
-        client.close()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -127,20 +131,14 @@ def sink() -> Iterator[SmtpSink]:
 def quiet(quiet_server: Server) -> Iterator[Api]:
     """A fresh account on the server without a dispatcher. Its campaigns are stopped at the
     end, so that no later test's ticks (which serve every account) send for them."""
-    client = Api(quiet_server, create_account(quiet_server.database_url))
-    try:
+    with _account(quiet_server) as client:
         yield client
-    finally:
         for listed in client.get("/campaigns").json():
             client.post(f"/campaigns/{listed['id']}/status", json={"status": "STOPPED"})
-        client.close()
 
 
 @pytest.fixture
 def quiet_other(quiet_server: Server) -> Iterator[Api]:
     """A second account on the server without a dispatcher, for tenant-isolation checks."""
-    client = Api(quiet_server, create_account(quiet_server.database_url))
-    try:
+    with _account(quiet_server) as client:
         yield client
-    finally:
-        client.close()

@@ -72,9 +72,13 @@ def _first_step(api: Api, sink: SmtpSink, imap: ImapServer, **settings) -> tuple
     return campaign_id, sent
 
 
-def _replied(api: Api, campaign_id: int, email: str = LEAD) -> list[dict]:
-    timeline = events(api, campaign_id, lead_id(api, email))
-    return [e for e in timeline if e["type"] == "EMAIL_REPLIED"]
+def _events_of(api: Api, campaign_id: int, kind: str) -> list[dict]:
+    timeline = events(api, campaign_id, lead_id(api, LEAD))
+    return [e for e in timeline if e["type"] == kind]
+
+
+def _replied(api: Api, campaign_id: int) -> list[dict]:
+    return _events_of(api, campaign_id, "EMAIL_REPLIED")
 
 
 def _reply_to(sent: Received, **headers: str) -> bytes:
@@ -196,9 +200,8 @@ def test_strangers_and_delivery_reports_are_not_replies(quiet, sink, imap):
     assert tick(quiet.server, later(MONDAY, days=3)) == 1
 
 
-def _bounced(api: Api, campaign_id: int, email: str = LEAD) -> list[dict]:
-    timeline = events(api, campaign_id, lead_id(api, email))
-    return [e for e in timeline if e["type"] == "EMAIL_BOUNCED"]
+def _bounced(api: Api, campaign_id: int) -> list[dict]:
+    return _events_of(api, campaign_id, "EMAIL_BOUNCED")
 
 
 @pytest.mark.parametrize("quoted", ["text/rfc822-headers", "message/rfc822"])

@@ -41,12 +41,7 @@ def _mailbox(row: Row) -> list:
 async def claim_inbox(conn: AsyncConnection, row: Row, now: datetime) -> bool:
     """This worker reads the inbox now: False when another one claimed it since ``row`` was
     read (its ``imap_checked_at`` moved)."""
-    previous = row.imap_checked_at
-    unchanged = (
-        email_accounts.c.imap_checked_at.is_(None)
-        if previous is None
-        else email_accounts.c.imap_checked_at == previous
-    )
+    unchanged = _same(email_accounts.c.imap_checked_at, row.imap_checked_at)
     result = await conn.execute(
         update(email_accounts).where(*_mailbox(row), unchanged).values(imap_checked_at=now)
     )

@@ -79,14 +79,15 @@ async def record(conn: AsyncConnection, mailbox: Row, answer: Answer, now: datet
 async def record_report(conn: AsyncConnection, mailbox: Row, report: Report, now: datetime) -> int:
     """A delivery report: each recipient it says failed for good, who is a lead this account
     emailed, bounced as an SMTP refusal would have it (docs/sending.md). The number bounced."""
-    named: list[Row] = []
+    quoted: Row | None = None
     if report.original_message_id is not None:
         named = await repository.emails_named(
             conn, mailbox.account_id, [report.original_message_id]
         )
+        quoted = named[0] if named else None
     bounced = 0
     for failure in report.failures:
-        email = named[0] if named else None
+        email = quoted
         if email is None:
             email = await repository.last_email_to(
                 conn, mailbox.account_id, mailbox.id, failure.recipient, now
