@@ -709,7 +709,7 @@ async def _claims(
             await conn.execute(
                 update(email_accounts)
                 .where(email_accounts.c.account_id == a)
-                .values(sent_day=None, sent_today=0, last_claimed_at=None)
+                .values(sent_log=None, last_claimed_at=None)
             )
             await conn.execute(
                 update(campaigns)

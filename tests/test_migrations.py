@@ -1,36 +1,46 @@
-"""The migrations build exactly the schema ``db/tables.py`` declares, on both backends."""
+"""The migrations build exactly the schema ``db/tables.py`` declares, on both backends, and
+carry the data they move."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
-from openlead.db.migrate import upgrade
+from openlead.db.migrate import alembic_config, upgrade
 from openlead.db.tables import metadata
+from openlead.sending.tally import quarter_of
 from tests.support import create_pg_database, drop_pg_database, postgres_reachable
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def migrated(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """A fresh database, migrated; its synchronous URL."""
+def fresh(request: pytest.FixtureRequest, tmp_path) -> Iterator[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """A new, empty database: its URL for the app and migrations, and its synchronous one."""
     if request.param == "sqlite":
         path = tmp_path / "openlead.db"
-        upgrade(f"sqlite+aiosqlite:///{path}")
-        yield f"sqlite:///{path}"
+        yield f"sqlite+aiosqlite:///{path}", f"sqlite:///{path}"
         return
     problem = postgres_reachable()
     if problem:
         pytest.skip(f"PostgreSQL unreachable: {problem}")
     name, url = create_pg_database()
     try:
-        upgrade(url)
-        yield url.replace("postgresql+asyncpg://", "postgresql+psycopg://")
+        yield url, url.replace("postgresql+asyncpg://", "postgresql+psycopg://")
     finally:
         drop_pg_database(name)
+
+
+@pytest.fixture
+def migrated(fresh: tuple[str, str]) -> str:
+    """A fresh database, migrated; its synchronous URL."""
+    upgrade(fresh[0])
+    return fresh[1]
 
 
 def _ignored(difference: tuple) -> bool:
@@ -48,3 +58,52 @@ def test_the_migrated_schema_is_the_declared_one(migrated: str) -> None:
         engine.dispose()
     flat = [d for group in differences for d in (group if isinstance(group, list) else [group])]
     assert [d for d in flat if not _ignored(d)] == []
+
+
+MAILBOX_AT_0007 = """
+INSERT INTO email_accounts (account_id, from_name, from_email, user_name, password_encrypted,
+  smtp_host, smtp_port, smtp_security, max_email_per_day, sent_day, sent_today,
+  last_claimed_at, created_at, updated_at)
+VALUES (:account, 'Sam', :email, 'sam', 'x', 'smtp.example', 587, 'STARTTLS', 50, :day, :sent,
+  :claimed, :claimed, :claimed)
+"""
+
+
+def test_the_sends_counted_today_survive_the_move_to_a_tally(fresh: tuple[str, str]) -> None:
+    """0008 carries each mailbox's count for the current UTC day into its tally, in the
+    quarter hour of its last claim, and a downgrade gives the day's count back."""
+    url, sync_url = fresh
+    upgrade(url, "0007_replies")
+    now = datetime.now(UTC).replace(microsecond=0)
+    today, yesterday = now.date(), now.date() - timedelta(days=1)
+    engine = create_engine(sync_url)
+    try:
+        with engine.begin() as conn:
+            account = conn.execute(
+                text("INSERT INTO accounts (name, created_at) VALUES ('a', :t) RETURNING id"),
+                {"t": now},
+            ).scalar_one()
+            for email, day, sent in [
+                ("today@x", today, 5),
+                ("old@x", yesterday, 7),
+            ]:
+                row = {"account": account, "email": email, "day": day.isoformat(), "sent": sent}
+                conn.execute(text(MAILBOX_AT_0007), {**row, "claimed": now})
+        upgrade(url)
+        if datetime.now(UTC).date() != today:
+            pytest.skip("UTC midnight passed during the upgrade")
+        with engine.connect() as conn:
+            logs = dict(conn.execute(text("SELECT from_email, sent_log FROM email_accounts")).all())
+        stored = {k: json.loads(v) if isinstance(v, str) else v for k, v in logs.items()}
+        assert stored == {"today@x": [[quarter_of(now), 5]], "old@x": None}
+        command.downgrade(alembic_config(url), "0007_replies")
+        with engine.connect() as conn:
+            counts = conn.execute(
+                text("SELECT from_email, sent_day, sent_today FROM email_accounts ORDER BY id")
+            ).all()
+        assert [tuple(r) for r in counts] == [
+            ("today@x", today.isoformat(), 5),
+            ("old@x", None, 0),
+        ]
+    finally:
+        engine.dispose()

@@ -4,6 +4,7 @@ backends. Most tests run the dispatcher's ticks themselves, at moments they choo
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from itertools import pairwise
 
@@ -311,6 +312,39 @@ def test_the_daily_caps(quiet, sink):
     assert account["max_email_per_day"] == 3
 
 
+# 2031-03-04 in Sydney (UTC+11 then) runs from 13:00 UTC on the 3rd to 13:00 UTC on the 4th,
+# so its working day holds UTC midnight.
+SYDNEY = {**ALWAYS, "timezone": "Australia/Sydney", "start_hour": "09:00", "end_hour": "17:00"}
+SYDNEY_10 = utc(2031, 3, 3, 23, 0)
+SYDNEY_12 = utc(2031, 3, 4, 1, 0)
+
+
+def test_a_mailbox_cap_counts_the_campaigns_day_not_the_utc_one(quiet, sink):
+    box = mailbox(quiet, sink, max_email_per_day=3)
+    campaign(quiet, [box], leads(8), steps=[TWO_STEPS[0]], schedule=SYDNEY)
+    assert _run(quiet, SYDNEY_10) == 3
+    assert _run(quiet, SYDNEY_12) == 0  # a new UTC day, but the same day in Sydney
+    assert _run(quiet, later(SYDNEY_10, days=1)) == 3  # Sydney's next day
+
+
+def test_a_shared_mailbox_is_held_to_its_cap_in_each_campaigns_day(quiet, sink):
+    """Each campaign counts the mailbox's emails, every campaign's, since its own midnight."""
+    box = mailbox(quiet, sink, max_email_per_day=3)
+    # Made first, the Sydney campaign claims first in every tick.
+    campaign(quiet, [box], leads(4, "syd"), steps=[TWO_STEPS[0]], schedule=SYDNEY)
+    campaign(quiet, [box], leads(4, "utc"), steps=[TWO_STEPS[0]])
+
+    def sent() -> Counter[str]:
+        return Counter(m.to.split("@")[0].rstrip("0123456789") for m in sink.received())
+
+    # 23:00 UTC on the 3rd: Sydney's 4th takes the 3, and the UTC campaign's 3rd has none left.
+    assert _run(quiet, SYDNEY_10) == 3
+    assert sent() == {"syd": 3}
+    # 01:00 UTC on the 4th: a new day in UTC, not in Sydney.
+    assert _run(quiet, SYDNEY_12) == 3
+    assert sent() == {"syd": 3, "utc": 3}
+
+
 def test_the_gap_between_two_emails_of_a_mailbox(quiet, sink):
     box = mailbox(quiet, sink)
     campaign(quiet, [box], leads(3), schedule={**ALWAYS, "min_time_btw_emails": 10})
@@ -571,10 +605,11 @@ def test_sends_claimed_ahead_when_the_dispatcher_stops_are_given_back(quiet, sin
     for i in range(3):
         state = membership(quiet.server, campaign_id, f"lead{i}@example.com")
         assert state["email_account_id"] is None and state["hold"] is None
-    (sent_today,) = query(
-        quiet.server.database_url, "SELECT sent_today FROM email_accounts WHERE id = :b", b=box
+    (sent_log,) = query(
+        quiet.server.database_url, "SELECT sent_log FROM email_accounts WHERE id = :b", b=box
     )[0]
-    assert sent_today == 0
+    # The three reservations were given back: nothing is left in the mailbox's tally.
+    assert (json.loads(sent_log) if isinstance(sent_log, str) else sent_log) == []
     assert tick(quiet.server, MONDAY) == 3
     assert sorted(m.to for m in sink.received()) == [f"lead{i}@example.com" for i in range(3)]
 

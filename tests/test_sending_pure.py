@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from openlead.sending import compose
 from openlead.sending.schedule import Schedule, parse_clock
+from openlead.sending.tally import KEPT_QUARTERS, Tally, quarter_of
 from openlead.tracking.tokens import EmailRef, Purpose, Token, issue, read
 from openlead.vault import SECRET_FILE, Vault, VaultError, load_master_secret
 
@@ -65,6 +66,44 @@ def test_next_open_skips_to_the_next_window():
 def test_the_day_a_budget_counts_is_the_campaigns():
     # 02:00 UTC on the 12th is still the 11th in New York.
     assert NEW_YORK.local_day(utc(2027, 1, 12, 2, 0)) == "2027-01-11"
+
+
+def test_the_day_a_mailbox_cap_counts_starts_at_the_campaigns_midnight():
+    # 02:00 UTC on the 12th is the 11th in New York, whose day began at 05:00 UTC.
+    assert NEW_YORK.day_start(utc(2027, 1, 12, 2, 0)) == utc(2027, 1, 11, 5, 0)
+    # Sydney (UTC+11 in summer) began the 12th at 13:00 UTC on the 11th; Kathmandu is +5:45.
+    sydney = Schedule("Australia/Sydney", WEEKDAYS, 9 * 60, 17 * 60)
+    assert sydney.day_start(utc(2027, 1, 11, 23, 0)) == utc(2027, 1, 11, 13, 0)
+    kathmandu = Schedule("Asia/Kathmandu", WEEKDAYS, 9 * 60, 17 * 60)
+    assert kathmandu.day_start(utc(2027, 1, 11, 12, 0)) == utc(2027, 1, 10, 18, 15)
+    # Santiago skips its midnight on 2031-09-07 (00:00 at -04 becomes 01:00 at -03).
+    santiago = Schedule("America/Santiago", WEEKDAYS, 9 * 60, 17 * 60)
+    assert santiago.day_start(utc(2031, 9, 7, 15, 0)) == utc(2031, 9, 7, 4, 0)
+
+
+def test_a_tally_counts_the_sends_since_any_midnight():
+    evening = utc(2027, 1, 11, 23, 50)  # Monday 18:50 in New York
+    tally = Tally().add(utc(2027, 1, 11, 5, 0), 2).add(evening, 3).add(utc(2027, 1, 12, 0, 5), 1)
+    assert tally.since(utc(2027, 1, 11, 0, 0)) == 6  # the UTC day and after
+    assert tally.since(utc(2027, 1, 11, 5, 0)) == 6  # New York's Monday: from 05:00 UTC on
+    assert tally.since(utc(2027, 1, 11, 5, 15)) == 4
+    assert tally.since(utc(2027, 1, 12, 0, 0)) == 1  # the next UTC day
+    # A start inside a quarter counts that whole quarter: more, never fewer.
+    assert tally.since(utc(2027, 1, 11, 23, 59)) == 4
+    assert Tally.read(tally.stored()) == tally
+
+
+def test_a_tally_keeps_26_hours_and_gives_back_what_was_not_sent():
+    start = utc(2027, 1, 11, 12, 0)
+    tally = Tally().add(start, 4)
+    assert tally.remove(quarter_of(start), 1).since(start) == 3
+    assert tally.remove(quarter_of(start), 9).stored() == []  # never below none
+    assert tally.remove(quarter_of(start) - 1, 1) == tally  # a quarter it does not hold
+    kept = tally.add(start + timedelta(minutes=15 * KEPT_QUARTERS), 1)
+    assert kept.since(start) == 5  # 26 hours on, the first quarter is still held
+    dropped = tally.add(start + timedelta(minutes=15 * (KEPT_QUARTERS + 1)), 1)
+    assert dropped.stored() == [[quarter_of(start) + KEPT_QUARTERS + 1, 1]]
+    assert Tally.read(None) == Tally() and Tally().since(start) == 0
 
 
 @pytest.mark.parametrize("text", ["9:00", "24:01", "12:60", "ab:cd", "1200", "-1:00"])

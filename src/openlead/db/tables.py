@@ -284,10 +284,10 @@ email_accounts = Table(
     Column("last_error", Text, nullable=True),
     Column("retry_at", Timestamp, nullable=True),
     Column("failures", Integer, nullable=False, server_default=text("0")),
-    # Sends reserved on the current UTC day, and when the last one was claimed: each campaign
-    # adds its own gap to that, whichever campaign it was for.
-    Column("sent_day", String(10), nullable=True),
-    Column("sent_today", Integer, nullable=False, server_default=text("0")),
+    # Sends reserved by quarter hour over the last 26 hours (openlead.sending.tally: each
+    # campaign counts its own day), and when the last one was claimed: each campaign adds its
+    # own gap to that, whichever campaign it was for.
+    Column("sent_log", Json, nullable=True),
     Column("last_claimed_at", Timestamp, nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),

@@ -50,7 +50,8 @@ from openlead.sending import compose, repository, smtp
 from openlead.sending import service as mailboxes
 from openlead.sending.journal import Journal, Returns
 from openlead.sending.repository import DELIVERED, SENDABLE, SENDING, SENT, UNCERTAIN
-from openlead.sending.schedule import Schedule, as_utc, utc_day
+from openlead.sending.schedule import Schedule, as_utc
+from openlead.sending.tally import Tally, quarter_of
 from openlead.sequences import repository as sequences
 from openlead.sequences.service import Step, group, render_for_send
 from openlead.suppression import service as suppression
@@ -106,7 +107,7 @@ class Mailbox:
     config: smtp.MailboxConfig
     failing: bool
     failures: int
-    day: str  # the UTC day its reservations were made on
+    quarter: int  # the quarter hour its reservations were made in (openlead.sending.tally)
 
 
 @dataclass
@@ -377,13 +378,15 @@ class Dispatcher:
             config=config,
             failing=row.state != "OK",
             failures=row.failures,
-            day=utc_day(now),
+            quarter=quarter_of(now),
         )
 
-    def _capacity(self, row: Row, gap_minutes: int, now: datetime) -> int:
+    def _capacity(self, row: Row, gap_minutes: int, day_start: datetime, now: datetime) -> int:
+        """How many sends the mailbox may take now: what is left of its cap on the claiming
+        campaign's day (counting every campaign's sends), one at most when a gap applies."""
         if row.state != "OK" and row.retry_at is not None and as_utc(row.retry_at) > now:
             return 0
-        used = row.sent_today if row.sent_day == utc_day(now) else 0
+        used = Tally.read(row.sent_log).since(day_start)
         left = max(row.max_email_per_day - used, 0)
         if gap_minutes > 0:
             # The gap runs from the mailbox's last send, whichever campaign it was for.
@@ -412,8 +415,10 @@ class Dispatcher:
                 for r in await repository.lock_campaign_mailboxes(conn, account_id, campaign_id)
             }
             boxes = {box: m for box, r in rows.items() if (m := self._mailbox(r, now))}
+            day_start = schedule.day_start(now)
             capacity = {
-                box: self._capacity(rows[box], campaign.min_time_btw_emails, now) for box in boxes
+                box: self._capacity(rows[box], campaign.min_time_btw_emails, day_start, now)
+                for box in boxes
             }
             claimed = await self._choose(conn, campaign, plan, capacity, now)
             if not claimed:
@@ -478,11 +483,9 @@ class Dispatcher:
         per_box: dict[int, int] = defaultdict(int)
         for _, box, _ in claimed:
             per_box[box] += 1
-        today = utc_day(now)
         for box, count in sorted(per_box.items()):
-            row = rows[box]
-            used = row.sent_today if row.sent_day == today else 0
-            await repository.reserve_mailbox(conn, plan.account_id, box, today, used + count, now)
+            tally = Tally.read(rows[box].sent_log).add(now, count)
+            await repository.reserve_mailbox(conn, plan.account_id, box, tally.stored(), now)
         new = sum(1 for _, _, is_new in claimed if is_new)
         if new:
             used = campaign.new_leads_today if campaign.new_leads_day == plan.day else 0
@@ -698,7 +701,7 @@ class Dispatcher:
 
 def _give_back(send: Send, returns: Returns) -> None:
     """The reservations of a claimed send that will not be made."""
-    returns.mailbox(send.account_id, send.mailbox.id, send.mailbox.day)
+    returns.mailbox(send.account_id, send.mailbox.id, send.mailbox.quarter)
     if send.is_new:
         returns.new_lead(send.account_id, send.campaign_id, send.plan.day)
 
@@ -937,7 +940,7 @@ def _failed(send: Send, reply: smtp.Reply, mark: int | None, now: datetime) -> A
             return
         if mark is not None:
             await repository.forget_message(conn, send.account_id, mark)
-        returns.mailbox(send.account_id, send.mailbox.id, send.mailbox.day)
+        returns.mailbox(send.account_id, send.mailbox.id, send.mailbox.quarter)
         values = {"next_send_at": now + retry_delay(attempts), "attempts": attempts}
         await _set(conn, send, values)
 

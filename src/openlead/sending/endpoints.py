@@ -8,7 +8,7 @@ from sqlalchemy.engine import Row
 from openlead.clock import iso, utcnow
 from openlead.db.engine import Database
 from openlead.sending import service
-from openlead.sending.schedule import utc_day
+from openlead.sending.schedule import utc_day_start
 from openlead.sending.schemas import (
     CampaignEmailAccountList,
     CampaignEmailAccounts,
@@ -19,6 +19,7 @@ from openlead.sending.schemas import (
     EmailAccountSave,
     EmailAccountSaved,
 )
+from openlead.sending.tally import Tally
 from openlead.vault import Vault
 from openlead.web.deps import AccountId, AccountIdAlone, ReadConn, WriteConn
 from openlead.web.ids import ObjectId
@@ -52,7 +53,7 @@ def _fields(row: Row) -> dict:
         "state": row.state,
         "last_error": row.last_error,
         "retry_at": iso(row.retry_at),
-        "sent_today": row.sent_today if row.sent_day == utc_day(utcnow()) else 0,
+        "sent_today": Tally.read(row.sent_log).since(utc_day_start(utcnow())),
         "created_at": iso(row.created_at) or "",
         "updated_at": iso(row.updated_at) or "",
     }

@@ -49,13 +49,14 @@ LATER_ENOUGH = 64
 
 @dataclass
 class Returns:
-    """Reservations given back in one transaction: (account, id, day) → count."""
+    """Reservations given back in one transaction: (account, mailbox id, quarter hour) or
+    (account, campaign id, day) → count."""
 
-    mailboxes: dict[tuple[int, int, str], int] = field(default_factory=lambda: defaultdict(int))
+    mailboxes: dict[tuple[int, int, int], int] = field(default_factory=lambda: defaultdict(int))
     new_leads: dict[tuple[int, int, str], int] = field(default_factory=lambda: defaultdict(int))
 
-    def mailbox(self, account_id: int, mailbox_id: int, day: str, count: int = 1) -> None:
-        self.mailboxes[(account_id, mailbox_id, day)] += count
+    def mailbox(self, account_id: int, mailbox_id: int, quarter: int, count: int = 1) -> None:
+        self.mailboxes[(account_id, mailbox_id, quarter)] += count
 
     def new_lead(self, account_id: int, campaign_id: int, day: str, count: int = 1) -> None:
         self.new_leads[(account_id, campaign_id, day)] += count
@@ -63,8 +64,8 @@ class Returns:
     async def apply(self, conn: AsyncConnection) -> None:
         for (account_id, campaign_id, day), count in sorted(self.new_leads.items()):
             await repository.return_new_leads(conn, account_id, campaign_id, day, count)
-        for (account_id, mailbox_id, day), count in sorted(self.mailboxes.items()):
-            await repository.return_to_mailbox(conn, account_id, mailbox_id, day, count)
+        for (account_id, mailbox_id, quarter), count in sorted(self.mailboxes.items()):
+            await repository.return_to_mailbox(conn, account_id, mailbox_id, quarter, count)
 
 
 Operation = Callable[[AsyncConnection, Returns], Awaitable[Any]]

@@ -43,6 +43,7 @@ from openlead.db.tables import (
 )
 from openlead.leads.lifecycle import LeadStatus
 from openlead.leads.schemas import PROFILE_FIELDS
+from openlead.sending.tally import Tally
 from openlead.web.pagination import Page
 
 ACTIVE = "ACTIVE"
@@ -408,14 +409,13 @@ async def reserve_mailbox(
     conn: AsyncConnection,
     account_id: int,
     mailbox_id: int,
-    day: str,
-    sent_today: int,
+    sent_log: list[list[int]],
     claimed_at: datetime,
 ) -> None:
     await conn.execute(
         update(email_accounts)
         .where(email_accounts.c.account_id == account_id, email_accounts.c.id == mailbox_id)
-        .values(sent_day=day, sent_today=sent_today, last_claimed_at=claimed_at)
+        .values(sent_log=sent_log, last_claimed_at=claimed_at)
     )
 
 
@@ -430,19 +430,17 @@ async def reserve_new_leads(
 
 
 async def return_to_mailbox(
-    conn: AsyncConnection, account_id: int, mailbox_id: int, day: str, count: int
+    conn: AsyncConnection, account_id: int, mailbox_id: int, quarter: int, count: int
 ) -> None:
-    """Give back sends reserved today and not made (a reservation from an earlier day has
-    gone with its day)."""
-    await conn.execute(
-        update(email_accounts)
-        .where(
-            email_accounts.c.account_id == account_id,
-            email_accounts.c.id == mailbox_id,
-            email_accounts.c.sent_day == day,
-        )
-        .values(sent_today=_larger(conn)(email_accounts.c.sent_today - count, 0))
-    )
+    """Give back sends reserved in ``quarter`` and not made (once that quarter has left the
+    tally, it has gone from every day's count anyway)."""
+    mailbox = (email_accounts.c.account_id == account_id, email_accounts.c.id == mailbox_id)
+    query = select(email_accounts.c.sent_log).where(*mailbox)
+    if is_postgres(conn):
+        query = query.with_for_update()
+    stored = (await conn.execute(query)).scalar()
+    tally = Tally.read(stored).remove(quarter, count)
+    await conn.execute(update(email_accounts).where(*mailbox).values(sent_log=tally.stored()))
 
 
 def _larger(conn: AsyncConnection) -> Any:

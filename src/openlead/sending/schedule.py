@@ -72,6 +72,12 @@ class Schedule:
         """The campaign's calendar day at ``moment`` (its daily new-lead budget's key)."""
         return self.local(moment).date().isoformat()
 
+    def day_start(self, moment: datetime) -> datetime:
+        """The start of the campaign's calendar day at ``moment``, as a UTC instant (a
+        midnight that is skipped or repeated read with ``fold=0``, as the window's times)."""
+        local_day = self.local(moment).date()
+        return datetime.combine(local_day, time(0), tzinfo=self.zone).astimezone(UTC)
+
     def is_open(self, moment: datetime) -> bool:
         local = self.local(moment)
         minute = local.hour * 60 + local.minute
@@ -117,5 +123,5 @@ def as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def utc_day(moment: datetime) -> str:
-    return as_utc(moment).date().isoformat()
+def utc_day_start(moment: datetime) -> datetime:
+    return datetime.combine(as_utc(moment).date(), time(0), tzinfo=UTC)

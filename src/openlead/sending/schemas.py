@@ -72,7 +72,7 @@ class EmailAccount(BaseModel):
     state: str  # OK, or FAILING after a failed connection or login
     last_error: str | None
     retry_at: str | None
-    sent_today: int
+    sent_today: int  # sends reserved since 00:00 UTC (each campaign counts its own day)
     created_at: str
     updated_at: str
 
