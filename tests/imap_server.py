@@ -161,3 +161,48 @@ def delivery_report(
         "",
     ]
     return "\r\n".join(lines).encode()
+
+
+def plain_bounce(
+    recipient: str,
+    original_message_id: str | None,
+    reply: str | None = "550 5.1.1 <{recipient}>: Recipient address rejected: User unknown",
+) -> bytes:
+    """A bounce in plain text, as Exim writes one: the failed addresses in
+    ``X-Failed-Recipients``, the remote server's ``reply`` (if it gave one) in the text, and a
+    copy of the email after it."""
+    reason = (
+        ["    SMTP error from remote mail server after RCPT TO:<{recipient}>:", f"    {reply}"]
+        if reply is not None
+        else ["    Unrouteable address"]
+    )
+    lines = [
+        "From: Mail Delivery System <Mailer-Daemon@smtp.sender.example>",
+        "To: sam@sender.example",
+        "Subject: Mail delivery failed: returning message to sender",
+        "Auto-Submitted: auto-replied",
+        f"X-Failed-Recipients: {recipient}",
+        f"Message-ID: <{time.time_ns()}.bounce@smtp.sender.example>",
+        "Content-Type: text/plain; charset=us-ascii",
+        "",
+        "This message was created automatically by mail delivery software.",
+        "",
+        "A message that you sent could not be delivered to one or more of its",
+        "recipients. This is a permanent error. The following address(es) failed:",
+        "",
+        f"  {recipient}",
+        "    host mx.acmecorp.example [192.0.2.10]",
+        *reason,
+        "",
+        "------ This is a copy of the message, including all the headers. ------",
+        "",
+        "Return-path: <sam@sender.example>",
+        *([f"Message-ID: {original_message_id}"] if original_message_id else []),
+        "From: Sam Sender <sam@sender.example>",
+        f"To: {recipient}",
+        "Subject: Quick question",
+        "",
+        "Hi there.",
+        "",
+    ]
+    return "\r\n".join(lines).format(recipient=recipient).encode()

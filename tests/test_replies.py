@@ -15,7 +15,7 @@ import pytest
 from openlead.config import Settings
 from openlead.db.engine import create_database
 from openlead.replies.reader import ReplyReader
-from tests.imap_server import ImapServer, delivery_report, message
+from tests.imap_server import ImapServer, delivery_report, message, plain_bounce
 from tests.sending_support import (
     campaign,
     events,
@@ -231,6 +231,31 @@ def test_a_late_bounce_without_the_original_is_matched_by_its_recipient(quiet, s
     imap.deliver(delivery_report(LEAD, None))
     assert read_replies(quiet.server, later(MONDAY, minutes=5)) == 1
     assert statuses(quiet, campaign_id) == {LEAD: "BOUNCED"}
+
+
+def test_a_plain_text_bounce_bounces_the_lead(quiet, sink, imap):
+    """Exim's kind: no delivery-status part, the address in X-Failed-Recipients, the server's
+    answer and a copy of the email in the text."""
+    campaign_id, sent = _first_step(quiet, sink, imap)
+    imap.deliver(plain_bounce(LEAD, sent.message_id))
+    assert read_replies(quiet.server, later(MONDAY, minutes=5)) == 1
+    (bounced,) = _bounced(quiet, campaign_id)
+    assert (bounced["seq_number"], bounced["status"], bounced["reported"]) == (1, "5.1.1", True)
+    assert "User unknown" in bounced["diagnostic"]
+    assert statuses(quiet, campaign_id) == {LEAD: "BOUNCED"}
+    listed = quiet.get("/leads/block-list").json()["block_list"]
+    assert [(e["value"], e["source"]) for e in listed] == [(LEAD, "bounce")]
+    assert _replied(quiet, campaign_id) == []
+    assert tick(quiet.server, later(MONDAY, days=3)) == 0
+
+
+def test_a_plain_text_bounce_after_the_retries_ran_out_changes_nothing(quiet, sink, imap):
+    campaign_id, sent = _first_step(quiet, sink, imap)
+    imap.deliver(plain_bounce(LEAD, sent.message_id, "451 4.4.1 Connection timed out"))
+    assert read_replies(quiet.server, later(MONDAY, minutes=5)) == 0
+    assert _bounced(quiet, campaign_id) == []
+    assert statuses(quiet, campaign_id) == {LEAD: "IN_PROGRESS"}
+    assert tick(quiet.server, later(MONDAY, days=3)) == 1
 
 
 @pytest.mark.parametrize(("action", "status"), [("delayed", "4.4.1"), ("failed", "4.2.2")])

@@ -8,11 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from openlead.replies.answers import read_answer, read_report
+from openlead.replies.answers import is_report, read_answer, read_report
 from openlead.replies.imap import imap_date
 from openlead.replies.reader import inbox_config
 from openlead.vault import Vault
-from tests.imap_server import delivery_report
+from tests.imap_server import delivery_report, plain_bounce
 
 ARRIVED = datetime(2031, 3, 3, 12, 0, tzinfo=UTC)
 
@@ -131,3 +131,54 @@ def test_a_report_cut_short_still_says_who_failed():
 
 def test_a_message_that_is_no_report_names_nobody():
     assert read_report(b"From: a@b.example\r\nSubject: hi\r\n\r\nHello\r\n").failures == ()
+
+
+def test_a_plain_text_bounce_names_the_email_and_the_failed_recipient():
+    content = plain_bounce("Alex@AcmeCorp.com", "<orig@sender.example>")
+    assert is_report(content.split(b"\r\n\r\n")[0] + b"\r\n\r\n")
+    report = read_report(content)
+    assert report.original_message_id == "<orig@sender.example>"
+    (failure,) = report.failures
+    assert (failure.recipient, failure.status) == ("alex@acmecorp.com", "5.1.1")
+    assert failure.diagnostic == (
+        "550 5.1.1 <Alex@AcmeCorp.com>: Recipient address rejected: User unknown"
+    )
+
+
+@pytest.mark.parametrize(
+    ("reply", "status", "diagnostic"),
+    [
+        ("550 User unknown", "5.0.0", "550 User unknown"),
+        ("550-5.7.1 Relaying denied", "5.7.1", "550-5.7.1 Relaying denied"),
+        (None, "5.0.0", ""),  # "Unrouteable address": no server answered
+    ],
+)
+def test_a_plain_text_bounce_without_an_enhanced_status(reply, status, diagnostic):
+    (failure,) = read_report(plain_bounce("a@b.example", None, reply)).failures
+    assert (failure.status, failure.diagnostic) == (status, diagnostic)
+
+
+@pytest.mark.parametrize("reply", ["451 4.4.1 Connection timed out", "421 Try again later"])
+def test_a_plain_text_bounce_that_ran_out_of_retries_is_no_verdict_on_the_address(reply):
+    assert read_report(plain_bounce("a@b.example", "<o@x.example>", reply)).failures == ()
+
+
+def test_a_plain_text_bounce_lists_each_failed_recipient_once():
+    listed = b"X-Failed-Recipients: a@b.example, C@d.example,\r\n A@B.example"
+    content = plain_bounce("a@b.example", None).replace(b"X-Failed-Recipients: a@b.example", listed)
+    recipients = [f.recipient for f in read_report(content).failures]
+    assert recipients == ["a@b.example", "c@d.example"]
+
+
+def test_a_structured_report_is_read_by_its_status_part_alone():
+    """A report with a delivery-status part that says "delayed" is no bounce, whatever its
+    X-Failed-Recipients says."""
+    content = delivery_report("a@b.example", "<o@x.example>", action="delayed", status="4.4.1")
+    content = content.replace(b"To: sam@", b"X-Failed-Recipients: a@b.example\r\nTo: sam@", 1)
+    assert b"X-Failed-Recipients" in content
+    assert read_report(content).failures == ()
+
+
+def test_a_plain_text_bounce_in_an_unknown_charset_is_still_read():
+    content = plain_bounce("a@b.example", None).replace(b"us-ascii", b"x-no-such-charset")
+    assert [f.recipient for f in read_report(content).failures] == ["a@b.example"]

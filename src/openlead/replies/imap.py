@@ -16,12 +16,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
+from openlead.replies.answers import is_report
 from openlead.sending.smtp import MailboxConfig
 
 # What deciding about a message needs, and no more: a reply's body is never fetched.
 HEADER_FIELDS = (
     "MESSAGE-ID IN-REPLY-TO REFERENCES FROM SUBJECT AUTO-SUBMITTED X-AUTOREPLY "
-    "X-AUTORESPOND PRECEDENCE CONTENT-TYPE"
+    "X-AUTORESPOND PRECEDENCE CONTENT-TYPE X-FAILED-RECIPIENTS"
 )
 # UIDs fetched in one command.
 FETCH_CHUNK = 100
@@ -136,7 +137,7 @@ def _fetch(client: imaplib.IMAP4, uids: list[int], query: str) -> list:
 
 def _with_reports(client: imaplib.IMAP4, arrivals: list[Arrival]) -> list[Arrival]:
     """The delivery reports among ``arrivals`` with their content."""
-    reports = [a.uid for a in arrivals if b"multipart/report" in a.headers.lower()]
+    reports = [a.uid for a in arrivals if is_report(a.headers)]
     if not reports:
         return arrivals
     query = f"(UID BODY.PEEK[]<0.{REPORT_BYTES}>)"
