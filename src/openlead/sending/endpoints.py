@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from fastapi import APIRouter, Request
 from sqlalchemy.engine import Row
 
 from openlead.clock import iso, utcnow
 from openlead.db.engine import Database
 from openlead.sending import service
-from openlead.sending.schedule import utc_day_start
+from openlead.sending.schedule import day_start
 from openlead.sending.schemas import (
     CampaignEmailAccountList,
     CampaignEmailAccounts,
@@ -53,7 +55,7 @@ def _fields(row: Row) -> dict:
         "state": row.state,
         "last_error": row.last_error,
         "retry_at": iso(row.retry_at),
-        "sent_today": Tally.read(row.sent_log).since(utc_day_start(utcnow())),
+        "sent_today": Tally.read(row.sent_log).since(day_start(utcnow(), UTC)),
         "created_at": iso(row.created_at) or "",
         "updated_at": iso(row.updated_at) or "",
     }

@@ -9,7 +9,7 @@ in New York is 14:00 UTC in January and 13:00 UTC in July.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 MINUTES_PER_DAY = 24 * 60
@@ -73,10 +73,8 @@ class Schedule:
         return self.local(moment).date().isoformat()
 
     def day_start(self, moment: datetime) -> datetime:
-        """The start of the campaign's calendar day at ``moment``, as a UTC instant (a
-        midnight that is skipped or repeated read with ``fold=0``, as the window's times)."""
-        local_day = self.local(moment).date()
-        return datetime.combine(local_day, time(0), tzinfo=self.zone).astimezone(UTC)
+        """The start of the campaign's calendar day at ``moment`` (its mailboxes' caps)."""
+        return day_start(moment, self.zone)
 
     def is_open(self, moment: datetime) -> bool:
         local = self.local(moment)
@@ -123,5 +121,8 @@ def as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def utc_day_start(moment: datetime) -> datetime:
-    return datetime.combine(as_utc(moment).date(), time(0), tzinfo=UTC)
+def day_start(moment: datetime, zone: tzinfo) -> datetime:
+    """The start of ``moment``'s calendar day in ``zone``, as a UTC instant (a midnight that
+    is skipped or repeated read with ``fold=0``, as the window's times)."""
+    local_day = as_utc(moment).astimezone(zone).date()
+    return datetime.combine(local_day, time(0), tzinfo=zone).astimezone(UTC)

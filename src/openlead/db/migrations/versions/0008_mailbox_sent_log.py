@@ -1,7 +1,7 @@
 """email_accounts: sends by quarter hour, so that each campaign counts its own day
 
 ``sent_day``/``sent_today`` counted a mailbox's sends per UTC day, so a campaign whose window
-holds UTC midnight (Sydney's working day, the American west coast's evening) could send a
+holds UTC midnight (Sydney's working day; Los Angeles at 16:00 in winter) could send a
 mailbox's daily cap twice in one of its own days. ``sent_log`` keeps the sends of the last
 26 hours by quarter hour (``openlead.sending.tally``), from which a campaign reads what the
 mailbox sent since its own midnight.
