@@ -219,6 +219,9 @@ def test_a_late_bounce_bounces_the_lead(quiet, sink, imap, quoted):
     timeline = events(quiet, campaign_id, lead_id(quiet, LEAD))
     changes = [(e["from"], e["to"], e["source"]) for e in timeline if e["type"] == "STATUS_CHANGED"]
     assert changes[-1] == ("IN_PROGRESS", "BOUNCED", "bounce")
+    # The bounce, then what it caused, at the bounce's moment, as for a refusal at RCPT TO.
+    assert [e["type"] for e in timeline[-3:]] == ["EMAIL_BOUNCED", "STATUS_CHANGED", "BLOCKED"]
+    assert timeline[-3]["timestamp"] == timeline[-2]["timestamp"]
     listed = quiet.get("/leads/block-list").json()["block_list"]
     assert [(e["value"], e["source"]) for e in listed] == [(LEAD, "bounce")]
     assert _replied(quiet, campaign_id) == []  # a report is not a reply

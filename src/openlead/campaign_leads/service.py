@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from datetime import datetime
 
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -64,8 +65,9 @@ async def _record_change(
     previous: str,
     status: LeadStatus,
     source: str,
+    now: datetime | None = None,
 ) -> None:
-    now = utcnow()
+    now = now or utcnow()
     await repository.set_status(conn, account_id, [campaign_id], lead_id, status, now)
     change = {"from": previous, "to": status.value, "source": source}
     events = [(lead_id, campaign_id, EventType.STATUS_CHANGED.value, change)]
@@ -81,8 +83,10 @@ async def change_status(
     lead_id: int,
     raw_status: str,
     source: str = "api",
+    now: datetime | None = None,
 ) -> tuple[str, LeadStatus]:
-    """Set a lead's status in a campaign; return (previous, new).
+    """Set a lead's status in a campaign; return (previous, new). ``now`` is the moment of
+    what caused it, when that is not the request's.
 
     UNSUBSCRIBED also puts the address on the unsubscribe list and DO_NOT_CONTACT on the block
     list; a later change of status lifts neither.
@@ -90,7 +94,8 @@ async def change_status(
     status = parse_status(raw_status)
     row = await membership(conn, account_id, campaign_id, lead_id)
     if row.status != status:
-        await _record_change(conn, account_id, campaign_id, lead_id, row.status, status, source)
+        previous = row.status
+        await _record_change(conn, account_id, campaign_id, lead_id, previous, status, source, now)
     if status is LeadStatus.UNSUBSCRIBED:
         await unsubscribe_everywhere(conn, account_id, lead_id, source)
     elif status is LeadStatus.DO_NOT_CONTACT:

@@ -108,12 +108,6 @@ async def _bounced(
     await sending.set_message_state(
         conn, account_id, email.id, sending.BOUNCED, now, error, from_states=sending.DELIVERED
     )
-    if member.status in LATE_BOUNCE_STATUSES:
-        await memberships.change_status(
-            conn, account_id, campaign_id, lead_id, LeadStatus.BOUNCED.value, BOUNCE_SOURCE
-        )
-    ref = EmailRef(account_id, campaign_id, lead_id, email.seq_number)
-    await stop_sequence(conn, ref, BOUNCED_HOLD, now)
     bounced = {
         "seq_number": email.seq_number,
         "email_account_id": mailbox.id,
@@ -123,6 +117,13 @@ async def _bounced(
         "reported": True,
     }
     event = (lead_id, campaign_id, EventType.EMAIL_BOUNCED.value, bounced)
+    # The bounce first, then what it caused, at its moment: as the sender records a refusal.
     await campaign_leads.record_events(conn, account_id, [event], now)
+    if member.status in LATE_BOUNCE_STATUSES:
+        await memberships.change_status(
+            conn, account_id, campaign_id, lead_id, LeadStatus.BOUNCED.value, BOUNCE_SOURCE, now
+        )
+    ref = EmailRef(account_id, campaign_id, lead_id, email.seq_number)
+    await stop_sequence(conn, ref, BOUNCED_HOLD, now)
     await suppression.block(conn, account_id, [failure.recipient], [], source=BOUNCE_SOURCE)
     return True
