@@ -5,6 +5,8 @@ another account's emails, a failing login, and reading each message once."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import socket
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -390,3 +392,35 @@ def test_a_running_server_reads_replies_as_they_come(
             assert shown["imap_error"] is None and shown["imap_checked_at"] is not None
         finally:
             api.close()
+
+
+def test_stopping_does_not_wait_for_an_inbox_that_does_not_answer(
+    fresh_database_url, tmp_path: Path, sink
+):
+    """An IMAP server that takes the connection and never greets holds a read until the
+    timeout (30 s); ``openlead serve`` told to stop leaves that read behind and exits."""
+    silent = socket.create_server(("127.0.0.1", 0))  # connections wait in its backlog, unread
+    try:
+        with serving(fresh_database_url, tmp_path, OPENLEAD_REPLY_CHECK_SECONDS="0.3") as server:
+            api = Api(server, create_account(fresh_database_url))
+            try:
+                inbox = {"imap_host": "127.0.0.1", "imap_port": silent.getsockname()[1]}
+                box = mailbox(api, sink, **inbox, imap_security="NONE")
+                deadline = time.monotonic() + 30
+                while api.get(f"/email-accounts/{box}").json()["imap_checked_at"] is None:
+                    assert time.monotonic() < deadline, "the inbox was never read"
+                    time.sleep(0.1)
+                time.sleep(0.5)  # the read now waits for the server's greeting
+            finally:
+                api.close()
+            started = time.monotonic()
+            server.stop()
+            took = time.monotonic() - started
+            # It shut down on SIGTERM (uvicorn ends by raising that again), not killed after
+            # the 10 s stop_process gives it.
+            assert server.process is not None
+            assert server.process.returncode == -signal.SIGTERM, server.log()[-2000:]
+            assert "Application shutdown complete" in server.log()
+            assert took < 8, f"stopping took {took:.1f} s"
+    finally:
+        silent.close()

@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Row
 
@@ -27,6 +29,7 @@ from openlead.sending.smtp import MailboxConfig
 from openlead.vault import Vault, VaultError
 
 log = logging.getLogger("openlead.replies")
+T = TypeVar("T")
 # Inboxes claimed per pass, and messages read per transaction.
 INBOXES_PER_PASS = 20
 MESSAGES_PER_READ = 200
@@ -51,6 +54,34 @@ def inbox_config(row: Row, vault: Vault, timeout: float) -> MailboxConfig:
     )
 
 
+async def _in_own_thread(function: Callable[..., T], *args: Any) -> T:
+    """A blocking call in a daemon thread of its own. A process that stops does not wait for
+    it, as it waits for the default pool's threads: an inbox whose server does not answer
+    would otherwise hold the stop for the whole timeout."""
+    loop = asyncio.get_running_loop()
+    outcome: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if outcome.done():  # given up on
+            return
+        if error is not None:
+            outcome.set_exception(error)
+        else:
+            outcome.set_result(result)
+
+    def work() -> None:
+        result, error = None, None
+        try:
+            result = function(*args)
+        except BaseException as exc:
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=work, name="openlead-inbox-read", daemon=True).start()
+    return await outcome
+
+
 class _Overtaken(Exception):
     """Another reader moved the inbox's cursor while this one read."""
 
@@ -71,12 +102,28 @@ class ReplyReader:
 
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("reading the inboxes failed; trying again at the next pass")
+            await self._pass_unless(stopping)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), timeout=self.settings.reply_check_seconds)
+
+    async def _pass_unless(self, stopping: asyncio.Event) -> None:
+        """One pass, given up when the process stops: a read still waiting for its server is
+        left to its thread, its cursor unmoved, and what it would have found is read later."""
+        passing = asyncio.create_task(self._pass())
+        halting = asyncio.create_task(stopping.wait())
+        try:
+            await asyncio.wait({passing, halting}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (passing, halting):
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await passing
+
+    async def _pass(self) -> None:
+        try:
+            await self.tick()
+        except Exception:
+            log.exception("reading the inboxes failed; trying again at the next pass")
 
     async def tick(self) -> int:
         """Read every inbox that is due; the number of replies and bounces recorded."""
@@ -85,7 +132,7 @@ class ReplyReader:
             due = await repository.inboxes_due(conn, now - self.interval, INBOXES_PER_PASS)
             claimed = [row for row in due if await repository.claim_inbox(conn, row, now)]
         # Side by side: an inbox whose server does not answer holds up only itself (each read
-        # is a thread of the default pool, which bounds how many run at once).
+        # is a thread of its own, at most INBOXES_PER_PASS at once).
         results = await asyncio.gather(
             *(self._read(row) for row in claimed), return_exceptions=True
         )
@@ -119,7 +166,7 @@ class ReplyReader:
         recorded = 0
         while True:
             try:
-                reading = await asyncio.to_thread(
+                reading = await _in_own_thread(
                     imap.read_new, config, *cursor, since, MESSAGES_PER_READ
                 )
             except imap.InboxUnavailable as exc:
