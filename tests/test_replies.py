@@ -394,6 +394,32 @@ def test_a_running_server_reads_replies_as_they_come(
             api.close()
 
 
+def test_a_message_that_cannot_be_read_is_skipped_not_read_for_ever(quiet, sink, imap, monkeypatch):
+    """Whatever a message holds, it must not stop the inbox's reading: one that cannot be read
+    is logged and passed over, and the reply after it is recorded."""
+    from openlead.replies import reader
+
+    campaign_id, sent = _first_step(quiet, sink, imap)
+    real_read_report = reader.read_report
+
+    def read_report(content: bytes):  # type: ignore[no-untyped-def]
+        if b"unreadable" in content:
+            raise ValueError("a report this code cannot read")
+        return real_read_report(content)
+
+    monkeypatch.setattr(reader, "read_report", read_report)
+    report = delivery_report(LEAD, sent.message_id)
+    imap.deliver(report.replace(b"Your message could not be delivered.", b"unreadable"))
+    imap.deliver(_reply_to(sent))
+    assert read_replies(quiet.server, later(MONDAY, minutes=5)) == 1
+    assert len(_replied(quiet, campaign_id)) == 1
+    assert statuses(quiet, campaign_id) == {LEAD: "IN_PROGRESS"}  # the report was not read
+    # The cursor moved past both: the next pass finds nothing.
+    assert read_replies(quiet.server, later(MONDAY, minutes=10)) == 0
+    (shown,) = quiet.get("/email-accounts").json()["email_accounts"]
+    assert shown["imap_error"] is None
+
+
 def test_stopping_does_not_wait_for_an_inbox_that_does_not_answer(
     fresh_database_url, tmp_path: Path, sink
 ):

@@ -179,6 +179,8 @@ def test_a_structured_report_is_read_by_its_status_part_alone():
     assert read_report(content).failures == ()
 
 
-def test_a_plain_text_bounce_in_an_unknown_charset_is_still_read():
-    content = plain_bounce("a@b.example", None).replace(b"us-ascii", b"x-no-such-charset")
+# Unknown; not a text codec; a codec that refuses "replace"; a name Python cannot look up.
+@pytest.mark.parametrize("charset", [b"x-no-such-charset", b"base64", b"idna", b"utf-8\x00"])
+def test_a_plain_text_bounce_in_a_charset_that_cannot_decode_it_is_still_read(charset):
+    content = plain_bounce("a@b.example", None).replace(b"us-ascii", charset)
     assert [f.recipient for f in read_report(content).failures] == ["a@b.example"]

@@ -147,7 +147,7 @@ def _text(part: Message) -> str:
     payload = part.get_payload(decode=True) or b""
     try:
         return payload.decode(part.get_content_charset() or "utf-8", "replace")
-    except LookupError:  # a charset Python does not know
+    except (LookupError, ValueError):  # a charset Python does not know, or not a text one
         return payload.decode("utf-8", "replace")
 
 

@@ -24,7 +24,7 @@ from openlead.clock import utcnow
 from openlead.config import Settings
 from openlead.db.engine import Database
 from openlead.replies import imap, repository, service
-from openlead.replies.answers import read_answer, read_report
+from openlead.replies.answers import Answer, Report, read_answer, read_report
 from openlead.sending.smtp import MailboxConfig
 from openlead.vault import Vault, VaultError
 
@@ -192,11 +192,25 @@ class ReplyReader:
             if not moved:
                 raise _Overtaken
             for arrival in reading.arrivals:
-                answer = read_answer(arrival.headers, arrival.received_at)
-                if answer.report:
-                    if arrival.content is not None:
-                        report = read_report(arrival.content)
-                        recorded += await service.record_report(conn, row, report, now)
-                elif await service.record(conn, row, answer, now):
+                read = _read_arrival(row, arrival)
+                if read is None:
+                    continue
+                answer, report = read
+                if report is not None:
+                    recorded += await service.record_report(conn, row, report, now)
+                elif not answer.report and await service.record(conn, row, answer, now):
                     recorded += 1
         return recorded
+
+
+def _read_arrival(row: Row, arrival: imap.Arrival) -> tuple[Answer, Report | None] | None:
+    """What a message is, and the report it holds; None, logged, for one that cannot be read.
+    Skipping it is the lesser harm: the cursor moves past it, where a message that failed
+    every read would stop the inbox's reading for good."""
+    try:
+        answer = read_answer(arrival.headers, arrival.received_at)
+        content = arrival.content if answer.report else None
+        return answer, read_report(content) if content is not None else None
+    except Exception:
+        log.exception("mailbox %s: message UID %s cannot be read; skipped", row.id, arrival.uid)
+        return None
