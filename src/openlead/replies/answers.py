@@ -177,7 +177,7 @@ def read_report(content: bytes) -> Report:
     original: str | None = None
     failures: list[Failure] = []
     structured = False
-    text = ""
+    explained: Message | None = None  # the first text part: a plain bounce's explanation
     for part in message.walk():
         kind = part.get_content_type()
         if kind == "message/delivery-status":
@@ -188,10 +188,11 @@ def read_report(content: bytes) -> Report:
                     failures.append(failure)
         elif kind in _QUOTED and original is None:
             original = _quoted_message_id(part)
-        elif kind == "text/plain" and not text:
-            text = _text(part)
+        elif kind == "text/plain" and explained is None:
+            explained = part
     if structured or message.get("X-Failed-Recipients") is None:
         return Report(original, tuple(failures))
+    text = _text(explained) if explained is not None else ""
     quoted = _QUOTED_MESSAGE_ID.search(text)
     if original is None and quoted is not None:
         original = quoted.group(1)
