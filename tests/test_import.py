@@ -229,3 +229,32 @@ def test_campaign_delete_removes_its_memberships_not_the_leads(api):
     again = api.campaign()
     result = api.import_leads(again, [{"email": "stay@acme.com"}])
     assert result["added_count"] == 1
+
+
+def _newest_entry(api, path: str, key: str) -> int:
+    return max(entry["id"] for entry in api.get(path, params={"limit": 1000}).json()[key])
+
+
+def test_a_deleted_objects_id_is_never_given_again(api):
+    """SQLite gave the newest row's id to the next row: a retried delete then removed someone
+    else's unsubscribe, and a new campaign inherited a deleted one's events."""
+    campaign = api.campaign()
+    api.import_leads(campaign, [{"email": "first@reuse.example"}, {"email": "next@reuse.example"}])
+    assert api.delete(f"/campaigns/{campaign}").status_code == 200
+    again = api.campaign()
+    assert again != campaign
+    assert set(api.get(f"/campaigns/{again}/statistics").json()["by_event"].values()) == {0}
+
+    unsubscribed = api.post(f"/leads/{_lead_id(api, 'first@reuse.example')}/unsubscribe")
+    assert unsubscribed.status_code == 200
+    entry = _newest_entry(api, "/leads/unsubscribes", "unsubscribes")
+    assert api.delete(f"/leads/unsubscribes/{entry}").status_code == 200
+    assert api.post(f"/leads/{_lead_id(api, 'next@reuse.example')}/unsubscribe").status_code == 200
+    assert _newest_entry(api, "/leads/unsubscribes", "unsubscribes") != entry
+    assert api.delete(f"/leads/unsubscribes/{entry}").status_code == 404
+
+    api.post("/leads/block-list", json={"emails": ["first@reuse.example"]})
+    blocked = _newest_entry(api, "/leads/block-list", "block_list")
+    assert api.delete(f"/leads/block-list/{blocked}").status_code == 200
+    api.post("/leads/block-list", json={"emails": ["next@reuse.example"]})
+    assert api.delete(f"/leads/block-list/{blocked}").status_code == 404

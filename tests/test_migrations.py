@@ -107,3 +107,66 @@ def test_the_sends_counted_today_survive_the_move_to_a_tally(fresh: tuple[str, s
         ]
     finally:
         engine.dispose()
+
+
+def _insert(conn, sql: str, **params) -> int:  # type: ignore[no-untyped-def]
+    return conn.execute(text(sql + " RETURNING id"), params).scalar_one()
+
+
+def test_no_id_is_given_again_after_the_upgrade(fresh: tuple[str, str]) -> None:
+    """0009: a campaign deleted before the upgrade keeps its id, because its events still
+    name it; the rows, and the cascades that delete them, survive the rebuild."""
+    url, sync_url = fresh
+    upgrade(url, "0008_mailbox_sent_log")
+    now = datetime.now(UTC)
+    engine = create_engine(sync_url)
+    campaign_sql = (
+        "INSERT INTO campaigns (account_id, name, status, created_at, updated_at)"
+        " VALUES (:a, :n, 'DRAFTED', :t, :t)"
+    )
+    try:
+        with engine.begin() as conn:
+            account = _insert(
+                conn, "INSERT INTO accounts (name, created_at) VALUES ('a', :t)", t=now
+            )
+            kept, deleted = (_insert(conn, campaign_sql, a=account, n=n, t=now) for n in "kd")
+            lead = _insert(
+                conn,
+                "INSERT INTO leads (account_id, email, email_domain, custom_fields, created_at,"
+                " updated_at) VALUES (:a, 'x@y.example', 'y.example', '{}', :t, :t)",
+                a=account,
+                t=now,
+            )
+            for campaign in (kept, deleted):
+                conn.execute(
+                    text(
+                        "INSERT INTO campaign_leads (account_id, campaign_id, lead_id, status,"
+                        " ignore_block_list, ignore_unsubscribe_list, created_at, updated_at)"
+                        " VALUES (:a, :c, :l, 'NOT_CONTACTED', false, false, :t, :t)"
+                    ),
+                    {"a": account, "c": campaign, "l": lead, "t": now},
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO lead_events (account_id, lead_id, campaign_id, type,"
+                        " created_at) VALUES (:a, :l, :c, 'LEAD_ADDED', :t)"
+                    ),
+                    {"a": account, "c": campaign, "l": lead, "t": now},
+                )
+            conn.execute(text("DELETE FROM campaign_leads WHERE campaign_id = :c"), {"c": deleted})
+            conn.execute(text("DELETE FROM campaigns WHERE id = :c"), {"c": deleted})
+        upgrade(url)
+        with engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            newer = _insert(conn, campaign_sql, a=account, n="new", t=now)
+            assert newer > deleted
+            conn.execute(text("DELETE FROM campaigns WHERE id = :c"), {"c": kept})
+            members = conn.execute(text("SELECT count(*) FROM campaign_leads")).scalar_one()
+            events = conn.execute(text("SELECT count(*) FROM lead_events")).scalar_one()
+        assert (members, events) == (0, 2)
+        command.downgrade(alembic_config(url), "0008_mailbox_sent_log")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT id FROM campaigns")).scalars().all() == [newer]
+    finally:
+        engine.dispose()

@@ -352,6 +352,23 @@ messages = Table(
     ),
 )
 
+# Without AUTOINCREMENT SQLite gives a deleted row's id to the next row: a stale delete would
+# then remove another entry, and a new campaign would inherit a deleted one's events
+# (migration 0009). PostgreSQL's sequences never go back.
+for _table in (
+    accounts,
+    api_keys,
+    campaigns,
+    leads,
+    lead_events,
+    block_list,
+    unsubscribes,
+    sequence_steps,
+    email_accounts,
+    messages,
+):
+    _table.dialect_kwargs["sqlite_autoincrement"] = True
+
 __all__ = [
     "accounts",
     "api_keys",
