@@ -258,3 +258,24 @@ def test_a_deleted_objects_id_is_never_given_again(api):
     assert api.delete(f"/leads/block-list/{blocked}").status_code == 200
     api.post("/leads/block-list", json={"emails": ["next@reuse.example"]})
     assert api.delete(f"/leads/block-list/{blocked}").status_code == 404
+def test_a_full_last_page_has_no_next_cursor(api):
+    """``next_cursor`` is null on the last page, also when that page is exactly full."""
+    campaign = api.campaign()
+    api.import_leads(campaign, [{"email": f"p{i}@pages.example"} for i in range(4)])
+    api.post("/leads/block-list", json={"emails": ["x@pages.example", "y@pages.example"]})
+    for path, key, size in [
+        (f"/campaigns/{campaign}/leads", "leads", 4),
+        ("/leads/block-list", "block_list", 2),
+    ]:
+        full = api.get(path, params={"limit": size}).json()
+        assert len(full[key]) == size and full["next_cursor"] is None, path
+        first = api.get(path, params={"limit": size - 1}).json()
+        assert len(first[key]) == size - 1 and first["next_cursor"] is not None, path
+        rest = api.get(path, params={"limit": size - 1, "after": first["next_cursor"]}).json()
+        assert len(rest[key]) == 1 and rest["next_cursor"] is None, path
+    assert "x-next-cursor" not in api.get("/campaigns", params={"limit": 1}).headers
+    api.campaign("second")
+    paged = api.get("/campaigns", params={"limit": 1})
+    assert len(paged.json()) == 1 and paged.headers["x-next-cursor"] == str(campaign)
+
+

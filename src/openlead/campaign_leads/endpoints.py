@@ -65,7 +65,7 @@ async def list_campaign_leads(
 ) -> CampaignLeadPage:
     rows, total = await service.list_page(conn, account_id, campaign_id, status, page)
     return CampaignLeadPage(
-        leads=[campaign_lead(r) for r in rows],
+        leads=[campaign_lead(r) for r in page.rows(rows)],
         total_leads=total,
         **page.answer([r.id for r in rows]),
     )

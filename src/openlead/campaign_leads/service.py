@@ -44,7 +44,7 @@ async def list_page(
     wanted = parse_status(status) if status is not None else None
     await campaigns.get(conn, account_id, campaign_id)
     rows = await repository.page(
-        conn, account_id, campaign_id, wanted, page.offset, page.limit, page.after
+        conn, account_id, campaign_id, wanted, page.offset, page.fetched, page.after
     )
     total = await repository.count(conn, account_id, campaign_id, wanted)
     return rows, total

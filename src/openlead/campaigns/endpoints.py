@@ -91,7 +91,7 @@ async def list_campaigns(
     cursor = page.next_cursor([r.id for r in rows])
     if cursor is not None:
         response.headers["X-Next-Cursor"] = cursor
-    return [_campaign(r) for r in rows]
+    return [_campaign(r) for r in page.rows(rows)]
 
 
 @router.get("/campaigns/{campaign_id:int}", response_model=Campaign)

@@ -81,7 +81,7 @@ async def list_email_accounts(
 ) -> EmailAccountPage:
     rows = await service.list_page(conn, account_id, page)
     return EmailAccountPage(
-        email_accounts=[email_account(r) for r in rows],
+        email_accounts=[email_account(r) for r in page.rows(rows)],
         **page.answer([r.id for r in rows]),
     )
 
@@ -122,7 +122,7 @@ async def test_email_account(
 def _campaign_page(campaign_id: int, rows: list[Row], page: Page) -> CampaignEmailAccountList:
     return CampaignEmailAccountList(
         campaign_id=campaign_id,
-        email_accounts=[email_account(r) for r in rows],
+        email_accounts=[email_account(r) for r in page.rows(rows)],
         **page.answer([r.id for r in rows]),
     )
 

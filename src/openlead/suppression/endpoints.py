@@ -65,7 +65,7 @@ async def list_block_list(
                 source=r.source,
                 created_at=iso(r.created_at) or "",
             )
-            for r in rows
+            for r in page.rows(rows)
         ],
         **page.answer([r.id for r in rows]),
     )
@@ -89,7 +89,7 @@ async def list_unsubscribes(
             UnsubscribeEntry(
                 id=r.id, email=r.email, source=r.source, created_at=iso(r.created_at) or ""
             )
-            for r in rows
+            for r in page.rows(rows)
         ],
         **page.answer([r.id for r in rows]),
     )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query
 from sqlalchemy import ColumnElement, Select
 
 MAX_LIMIT = 1000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -17,21 +19,33 @@ class Page:
     limit: int
     after: int | None
 
+    @property
+    def fetched(self) -> int:
+        """Rows to read for this page: one more than it shows, which tells whether another
+        page follows (so that ``next_cursor`` is null on the last page, even a full one)."""
+        return self.limit + 1
+
     def of(self, query: Select[Any], id_column: ColumnElement[int]) -> Select[Any]:
-        """``query`` cut to this page, in ``id_column`` order (the order cursors follow)."""
+        """``query`` cut to this page and one row more, in ``id_column`` order (the order
+        cursors follow)."""
         if self.after is not None:
             query = query.where(id_column > self.after)
-        return query.order_by(id_column).offset(self.offset).limit(self.limit)
+        return query.order_by(id_column).offset(self.offset).limit(self.fetched)
 
-    def answer(self, ids: list[int]) -> dict[str, Any]:
-        """The paging fields of a list answer whose rows have these ids, in order."""
+    def rows(self, fetched: Sequence[T]) -> list[T]:
+        """The rows this page shows, of those read for it."""
+        return list(fetched[: self.limit])
+
+    def answer(self, ids: Sequence[int]) -> dict[str, Any]:
+        """The paging fields of a list answer, from the ids of the rows read for it, in order."""
         return {"offset": self.offset, "limit": self.limit, "next_cursor": self.next_cursor(ids)}
 
-    def next_cursor(self, ids: list[int]) -> str | None:
-        """A cursor for the next page, or None when this page was the last."""
-        if len(ids) < self.limit or not ids:
+    def next_cursor(self, ids: Sequence[int]) -> str | None:
+        """A cursor for the next page, from the ids of the rows read for this one; None when
+        this page is the last."""
+        if len(ids) <= self.limit:
             return None
-        return str(ids[-1])
+        return str(ids[self.limit - 1])
 
 
 async def page_params(
