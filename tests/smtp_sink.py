@@ -1,8 +1,9 @@
 """A real SMTP server for the sending tests: aiosmtpd on a free port, in a thread of its own.
 
 It keeps every message it accepted, parsed, and can be told to refuse an address (a 550 at
-RCPT TO, a bounce), to defer one (a 451), to refuse a sender (a 553 at MAIL FROM), to require
-a login, or to take its time over DATA.
+RCPT TO, a bounce), to defer one (a 451), to refuse a sender (a 553 at MAIL FROM), to refuse
+RSET, to require a login, or to take its time over DATA. Like every aiosmtpd server (and
+Postfix), it keeps a refused transaction open until RSET: another MAIL FROM is a 503.
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    async def handle_RSET(self, server: Any, session: Any, envelope: Any) -> str:
+        return "502 5.5.2 Command not implemented" if self.sink.refuse_reset else "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.sink.data_delay:
             await asyncio.sleep(self.sink.data_delay)
@@ -134,6 +138,7 @@ class SmtpSink:
     refuse: set[str] = field(default_factory=set)
     defer: set[str] = field(default_factory=set)
     refuse_senders: set[str] = field(default_factory=set)  # a 553 at MAIL FROM
+    refuse_reset: bool = False  # a 502 to RSET
     data_delay: float = 0.0
     messages: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)

@@ -328,6 +328,34 @@ def test_a_campaigns_mailboxes_come_in_pages(api, sink):
     ).json()
     assert [m["id"] for m in rest["email_accounts"]] == ids[2:] and rest["next_cursor"] is None
 
+def test_the_test_of_a_mailbox_without_a_password_says_no_login_was_tried(api, sink):
+    """With no password there is no login to try: the test says so, and asks the server
+    whether it takes mail from the mailbox without one (MAIL FROM, then RSET)."""
+    relay = SmtpSink().start()  # takes mail without a login
+    try:
+        open_relay = _save(api, {**relay.mailbox("relay@sender.example"), "password": ""})
+        assert api.post(f"/email-accounts/{open_relay['id']}/test").json() == {
+            "ok": True,
+            "stage": None,
+            "message": "Connected; no password is set, so no login was tried, and the server "
+            "takes mail from relay@sender.example without one.",
+            "smtp_code": None,
+            "imap": None,
+        }
+    finally:
+        relay.stop()
+    # This sink requires a login: the sends would fail, so the test must not pass.
+    no_login = _save(api, {**sink.mailbox("nologin@sender.example"), "password": ""})
+    refused = api.post(f"/email-accounts/{no_login['id']}/test").json()
+    assert refused["ok"] is False and refused["stage"] == "sender"
+    assert refused["smtp_code"] == 530
+    assert refused["message"] == (
+        "No password is set, so no login was tried, and the server refused mail from "
+        "nologin@sender.example: 5.7.0 Authentication required"
+    )
+    assert sink.received() == []
+
+
 
 def test_the_server_generated_its_secret_key_privately(api):
     import os

@@ -165,6 +165,48 @@ def test_a_temporary_refusal_waits_and_changes_no_status(quiet, sink):
     assert quiet.get("/leads/block-list").json()["block_list"] == []
 
 
+def _first_of_three_refused(quiet: Api, sink: SmtpSink) -> tuple[int, int, int]:
+    """Three leads sent in one tick, the first refused by the sink: the mailbox, the campaign
+    and how many connections the tick made."""
+    box = mailbox(quiet, sink)
+    campaign_id = campaign(quiet, [box], leads(3))
+    before = sink.connections
+    assert tick(quiet.server, MONDAY) == 3
+    assert sorted(m.to for m in sink.received()) == ["lead1@example.com", "lead2@example.com"]
+    return box, campaign_id, sink.connections - before
+
+
+@pytest.mark.parametrize(("refusal", "status"), [("refuse", "BOUNCED"), ("defer", "NOT_CONTACTED")])
+def test_a_refused_recipient_does_not_hold_up_the_next_ones_in_its_session(
+    quiet, sink, refusal, status
+):
+    """The server keeps a refused transaction open (another MAIL FROM would be a 503 "nested
+    MAIL command"): the session is reset, and the leads after it go at once, over the same
+    connection, from a mailbox that stays OK."""
+    getattr(sink, refusal).add("lead0@example.com")
+    box, campaign_id, connections = _first_of_three_refused(quiet, sink)
+    assert connections == 1
+    assert statuses(quiet, campaign_id) == {
+        "lead0@example.com": status,
+        "lead1@example.com": "IN_PROGRESS",
+        "lead2@example.com": "IN_PROGRESS",
+    }
+    account = quiet.get(f"/email-accounts/{box}").json()
+    assert account["state"] == "OK" and account["last_error"] is None
+    assert "nested MAIL" not in quiet.server.log()
+
+
+def test_a_session_that_cannot_be_reset_is_replaced(quiet, sink):
+    """A refused RSET is the session's trouble, not the lead's nor the mailbox's: the
+    connection is dropped and the next lead goes over a new one."""
+    sink.refuse.add("lead0@example.com")
+    sink.refuse_reset = True
+    box, campaign_id, connections = _first_of_three_refused(quiet, sink)
+    assert connections == 2
+    assert statuses(quiet, campaign_id)["lead0@example.com"] == "BOUNCED"
+    assert quiet.get(f"/email-accounts/{box}").json()["state"] == "OK"
+
+
 def test_a_mailbox_that_cannot_log_in_fails_and_its_leads_wait(quiet):
     sink = SmtpSink(user="sam@sender.example", password="right").start()
     try:

@@ -105,8 +105,9 @@ async def delete_email_account(
 async def test_email_account(
     email_account_id: ObjectId, request: Request, account_id: AccountIdAlone
 ) -> ConnectionTest:
-    """Connect to the mailbox's SMTP server, encrypt as configured and log in, then say what
-    failed, if anything: connect, tls, login or password (one that cannot be decrypted)."""
+    """Connect to the mailbox's SMTP server, encrypt as configured, log in and offer its
+    address as a sender (MAIL FROM, then RSET), then say what failed, if anything: connect,
+    tls, login, sender or password (one that cannot be decrypted)."""
     database: Database = request.app.state.database
     # No transaction stays open while the server is talked to.
     async with database.read() as conn:

@@ -117,20 +117,41 @@ def mailbox_config(row: Row, vault: Vault, timeout: float) -> smtp.MailboxConfig
 
 
 async def test_login(row: Row, vault: Vault, timeout: float) -> ConnectionTest:
-    """Connect, encrypt and log in as the dispatcher would, and to the inbox as the reply
-    reader would; say where each stopped, if it did."""
+    """Connect, encrypt, log in (when there is a password) and offer a sender as the
+    dispatcher would, and log in to the inbox as the reply reader would; say where each
+    stopped, if it did."""
     inbox = await _test_inbox(row, vault, timeout) if row.imap_host else None
     try:
         config = mailbox_config(row, vault, timeout)
     except VaultError as exc:
         return ConnectionTest(ok=False, stage="password", message=str(exc), imap=inbox)
     try:
-        await smtp.check_login(config)
+        await smtp.check_login(config, row.from_email)
     except smtp.MailboxUnavailable as exc:
+        message = _failure(exc, config, row.from_email)
         return ConnectionTest(
-            ok=False, stage=exc.stage, message=exc.message, smtp_code=exc.code, imap=inbox
+            ok=False, stage=exc.stage, message=message, smtp_code=exc.code, imap=inbox
         )
-    return ConnectionTest(ok=True, stage=None, message=LOGGED_IN, imap=inbox)
+    return ConnectionTest(ok=True, stage=None, message=_success(config, row.from_email), imap=inbox)
+
+
+def _success(config: smtp.MailboxConfig, from_email: str) -> str:
+    # Without a password no login was tried: saying "logged in" would have a mailbox whose
+    # server wants one look fine until its sends fail.
+    if config.password:
+        return LOGGED_IN
+    return (
+        "Connected; no password is set, so no login was tried, and the server takes mail "
+        f"from {from_email} without one."
+    )
+
+
+def _failure(exc: smtp.MailboxUnavailable, config: smtp.MailboxConfig, from_email: str) -> str:
+    if exc.stage != "sender":
+        return exc.message
+    # Said first, so that a refusal without a password (530) is not read as a refused login.
+    done = "Logged in, but" if config.password else "No password is set, so no login was tried, and"
+    return f"{done} the server refused mail from {from_email}: {exc.message}"
 
 
 async def _test_inbox(row: Row, vault: Vault, timeout: float) -> InboxTest:

@@ -10,6 +10,10 @@ Every failure is sorted into one of:
   not have taken it, so it must never be sent again.
 
 A failure to connect, to start TLS or to log in is the mailbox's (``MailboxUnavailable``).
+
+A server keeps a refused transaction open (Postfix and aiosmtpd answer the next MAIL FROM with
+``503 nested MAIL command``), so a refusal is followed by RSET before the Reply is returned:
+the session is ready for the next message, or closed when RSET fails, to be opened again.
 """
 
 from __future__ import annotations
@@ -103,6 +107,22 @@ def _by_code(exc: aiosmtplib.SMTPResponseException) -> Reply:
     return Reply(verdict, exc.code, _text(exc))
 
 
+async def reset(smtp: aiosmtplib.SMTP) -> None:
+    """End the transaction in progress; a session that will not is closed, since what the
+    server holds of it is then unknown (the next message opens a new one)."""
+    if not smtp.is_connected:
+        return
+    try:
+        await smtp.rset()
+    except (aiosmtplib.SMTPException, OSError):
+        smtp.close()
+
+
+async def _refused(smtp: aiosmtplib.SMTP, exc: aiosmtplib.SMTPResponseException) -> Reply:
+    await reset(smtp)
+    return _by_code(exc)
+
+
 async def offer(smtp: aiosmtplib.SMTP, sender: str, recipient: str) -> Reply:
     """MAIL FROM and RCPT TO. A refused sender is the mailbox's problem, raised as such."""
     try:
@@ -110,14 +130,14 @@ async def offer(smtp: aiosmtplib.SMTP, sender: str, recipient: str) -> Reply:
     except aiosmtplib.SMTPSenderRefused as exc:
         raise MailboxUnavailable("sender", _text(exc), exc.code) from None
     except aiosmtplib.SMTPResponseException as exc:
-        return _by_code(exc)
+        return await _refused(smtp, exc)
     except (aiosmtplib.SMTPException, OSError) as exc:
         # Nothing of the message has gone: the step can simply wait for another session.
         return Reply("temporary", None, _text(exc))
     try:
         await smtp.rcpt(recipient)
     except aiosmtplib.SMTPResponseException as exc:
-        return _by_code(exc)
+        return await _refused(smtp, exc)
     except (aiosmtplib.SMTPException, OSError) as exc:
         return Reply("temporary", None, _text(exc))
     return Reply("accepted", 250)
@@ -128,7 +148,8 @@ async def hand_over(smtp: aiosmtplib.SMTP, content: bytes) -> Reply:
     try:
         response = await smtp.data(content)
     except aiosmtplib.SMTPResponseException as exc:
-        return _by_code(exc)
+        # Refused before the content (no 354), the transaction is still open.
+        return await _refused(smtp, exc)
     except (aiosmtplib.SMTPException, OSError) as exc:
         return Reply("uncertain", None, _text(exc))
     return Reply("accepted", response.code, _text(response))
@@ -142,6 +163,17 @@ async def close_session(smtp: aiosmtplib.SMTP) -> None:
         smtp.close()
 
 
-async def check_login(config: MailboxConfig) -> None:
-    """Connect, encrypt and log in as the dispatcher would, then leave; or raise."""
-    await close_session(await open_session(config))
+async def check_login(config: MailboxConfig, sender: str) -> None:
+    """Connect, encrypt and log in as the dispatcher would, and see that the server takes mail
+    from ``sender`` (MAIL FROM, then RSET), then leave; or raise. Without a password this is
+    what says whether the server takes mail without a login."""
+    session = await open_session(config)
+    try:
+        await session.mail(sender)
+    except aiosmtplib.SMTPResponseException as exc:
+        raise MailboxUnavailable("sender", _text(exc), exc.code) from None
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise MailboxUnavailable("sender", _text(exc), None) from None
+    finally:
+        await reset(session)
+        await close_session(session)
