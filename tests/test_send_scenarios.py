@@ -5,13 +5,18 @@ particular steps in a row; here each is certain."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
+from email import message_from_bytes, policy
+from email.header import decode_header, make_header
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.sending_support import campaign, mailbox, statuses, tick, utc
 from tests.test_send_invariants import ADDRESSES, CAMPAIGNS, SendingMachine, running_app
 
 NY = CAMPAIGNS["ny"][0]
@@ -142,3 +147,57 @@ def test_an_unsubscribe_override_covers_only_older_entries(machine: SendingMachi
         machine.minutes_pass(minutes=11, then_tick=True)
         checked(machine)
     assert sent_to(machine, address) == 0
+
+
+# --- what a lead's values and a mailbox's name make of the message ---------------------------
+
+
+def _display_name(raw: bytes, header: str) -> str:
+    """As RFC 2047 reads it (6.2: no space between two encoded words; Python 3.11's
+    policy.default adds one, CPython gh-128110)."""
+    [(name, _)] = getaddresses([message_from_bytes(raw, policy=policy.compat32)[header]])
+    return str(make_header(decode_header(name)))
+
+
+def test_long_names_tagged_values_and_a_blank_footer_text_go_as_meant(quiet, sink) -> None:
+    """A server refuses a line over 998 characters ("500 Line too long"): names that long
+    are folded, and the lead is not taken for a bounce. Tags in a lead's values do not make a
+    text template HTML, and a blank unsubscribe text is the default one."""
+    box = mailbox(quiet, sink, from_name="日本語" * 100)
+    steps = [
+        {
+            "seq_number": 1,
+            "seq_delay_details": {"delay_in_days": 0},
+            "subject": "Hello",
+            "email_body": "Hi {{first_name}},\nsecond line\nthird line\nSee {{website}}",
+        }
+    ]
+    invoice = '<a href="https://evil.example.net/phish">your invoice</a>'
+    people = [
+        {
+            "email": "long@example.com",
+            "first_name": "A" * 500,
+            "last_name": "B" * 500,
+            "website": "https://example.com",
+        },
+        {"email": "tags@example.com", "first_name": "<b>Bob</b>", "website": invoice},
+    ]
+    settings = {"unsubscribe_text": "   "}
+    campaign_id = campaign(quiet, [box], people, steps=steps, settings=settings)
+    assert tick(quiet.server, utc(2031, 3, 3, 12, 0)) == 2
+    assert set(statuses(quiet, campaign_id).values()) == {"COMPLETED"}  # neither BOUNCED
+    got = {message.to: message for message in sink.received()}
+    long = got["long@example.com"]
+    assert all(len(line) <= 998 for line in long.content.split(b"\r\n"))
+    assert _display_name(long.content, "To") == "A" * 500 + " " + "B" * 500
+    assert _display_name(long.content, "From") == "日本語" * 100
+    tagged = got["tags@example.com"]
+    assert (
+        tagged.text()
+        .replace("\r\n", "\n")
+        .startswith(f"Hi <b>Bob</b>,\nsecond line\nthird line\nSee {invoice}\n")
+    )
+    markup = tagged.html().replace("\r\n", "\n")
+    assert "Hi &lt;b&gt;Bob&lt;/b&gt;,<br>\nsecond line<br>" in markup
+    assert "/t/c/" not in markup and "<b>" not in markup
+    assert re.search(r'<a href="[^"]+/u/[^"]+">Unsubscribe</a>', markup)

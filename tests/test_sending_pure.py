@@ -10,7 +10,8 @@ import stat
 import struct
 from datetime import UTC, datetime, timedelta, timezone
 from email import message_from_bytes, policy
-from email.utils import format_datetime
+from email.header import decode_header, make_header
+from email.utils import format_datetime, getaddresses
 
 import pytest
 from hypothesis import given
@@ -223,6 +224,7 @@ def _draft(**overrides: object) -> compose.Draft:
         "sent_at": utc(2027, 1, 11, 15, 0),
     }
     values.update(overrides)
+    values.setdefault("body_is_html", compose.is_html(values["body"]))
     return compose.Draft(**values)
 
 
@@ -299,13 +301,48 @@ def test_links_are_listed_in_the_order_click_tokens_count_them():
 
 
 def test_a_text_body_becomes_escaped_html():
-    assert compose.as_html("a < b\nnext") == "a &lt; b<br>\nnext"
-    assert compose.as_text("plain\nlines") == "plain\nlines"
+    assert compose.as_html("a < b\nnext", markup=False) == "a &lt; b<br>\nnext"
+    assert compose.as_text("plain\nlines", markup=False) == "plain\nlines"
+
+
+# A plain-text template whose lead values carry tags: rendered, it looks like HTML.
+LEAD_WITH_TAGS = (
+    "Hi <b>Bob</b>,\nsecond line\nthird line\n"
+    'See <a href="https://evil.example.net/phish">your invoice</a>'
+)
+
+
+def test_a_text_template_stays_text_whatever_the_leads_values():
+    composed = compose.compose(_draft(body=LEAD_WITH_TAGS, body_is_html=False), _tracking())
+    parsed = _parsed(composed.content)
+    markup = parsed.get_body(("html",)).get_content().replace("\r\n", "\n")
+    assert "Hi &lt;b&gt;Bob&lt;/b&gt;,<br>\nsecond line<br>\nthird line<br>" in markup
+    assert "&lt;a href=&quot;https://evil.example.net/phish&quot;&gt;" in markup
+    assert "<b>" not in markup and "track.example/t/c/" not in markup
+    assert composed.links == []
+    text = parsed.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text.startswith(LEAD_WITH_TAGS + "\n")
+
+
+def test_an_html_template_is_html_even_when_it_renders_without_tags():
+    # "{% if vip %}<b>VIP</b> {% endif %}a < b" renders without a tag for most leads: the
+    # template is HTML all the same, so the result goes as written.
+    parsed = _parsed(compose.render(_draft(body="a < b\nnext", body_is_html=True), _tracking()))
+    assert "a < b\nnext<br>" in parsed.get_body(("html",)).get_content().replace("\r\n", "\n")
 
 
 def test_the_default_footer_text():
     parsed = _parsed(compose.render(_draft(), _tracking(unsubscribe_text=None)))
     assert f"Unsubscribe: {UNSUBSCRIBE}" in parsed.get_body(("plain",)).get_content()
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\t\n ", "\u00a0\u3000", "\u200b \u2060"])
+def test_a_blank_unsubscribe_text_is_the_default_one(blank: str):
+    parsed = _parsed(compose.render(_draft(), _tracking(unsubscribe_text=blank)))
+    markup = parsed.get_body(("html",)).get_content().replace("\r\n", "\n")
+    assert f'<a href="{UNSUBSCRIBE}">Unsubscribe</a>' in markup
+    text = parsed.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text.endswith(f"\n\nUnsubscribe: {UNSUBSCRIBE}\n")
 
 
 def test_headers_cannot_be_injected():
@@ -354,9 +391,12 @@ def test_what_is_written_reads_back_as_it_was_given(subject: str, name: str, bod
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
     parsed = _parsed(raw)
     assert parsed["Subject"] == subject
-    assert parsed["To"].addresses[0].display_name == name
-    assert parsed["To"].addresses[0].addr_spec == "alex@acmecorp.com"
-    expected = compose.as_text(body).replace("\r\n", "\n").replace("\r", "\n")
+    assert _mailbox_of(raw, "To") == (name, "alex@acmecorp.com")
+    expected = (
+        compose.as_text(body, markup=compose.is_html(body))
+        .replace("\r\n", "\n")
+        .replace("\r", "\n")
+    )
     assert parsed.get_content().replace("\r\n", "\n").startswith(expected)
 
 
@@ -368,6 +408,79 @@ def test_non_ascii_and_long_headers_are_encoded_and_folded():
     parsed = _parsed(raw)
     assert parsed["Subject"] == subject.strip()
     assert parsed["From"].addresses[0].display_name == "Jürgen Größ"
+
+
+def _mailbox_of(raw: bytes, header: str) -> tuple[str, str]:
+    """The display name and address of an address header, read as RFC 2047 says (6.2: white
+    space between two encoded words is not part of the name). Python 3.11's policy.default
+    keeps that space as one (CPython gh-128110), so the name comes from the legacy decoder;
+    policy.default still has to read the header without a defect, to the same address."""
+    read = _parsed(raw)[header]
+    assert not read.defects and len(read.addresses) == 1
+    [(name, address)] = getaddresses([message_from_bytes(raw, policy=policy.compat32)[header]])
+    assert address == read.addresses[0].addr_spec
+    return str(make_header(decode_header(name))), address
+
+
+def _header_lines(raw: bytes, header: str) -> list[bytes]:
+    """The lines a header is written on: its first and its continuations."""
+    found: list[bytes] = []
+    for line in raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        if line.startswith(header.encode() + b":") or (found and line[:1] == b" "):
+            found.append(line)
+        elif found:
+            break
+    return found
+
+
+NAMES = [
+    ("To", "A" * 500 + " " + "B" * 500),  # the longest first and last names a lead takes
+    ("From", "日本語" * 100),  # within a mailbox's 320 characters
+    ("To", "😀" * 300),
+    ("From", 'Müller, "Jo" <jo@x.example> (CEO); ' * 9),
+    ("To", "é" + "a" * 998),
+    ("From", "=?utf-8?q?Your_bank?="),  # text that an encoded word would be read as
+    ("To", "  Bob   Chen "),  # spaces a phrase would fold into one
+    ("To", 'Smith, "Jo" (CEO)'),
+]
+
+
+@pytest.mark.parametrize(("header", "name"), NAMES)
+def test_long_and_special_names_are_encoded_and_folded(header: str, name: str):
+    field = "from_name" if header == "From" else "to_name"
+    raw = compose.render(_draft(**{field: name}), _tracking())
+    assert raw.isascii()
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    lines = _header_lines(raw, header)
+    if any(b"=?" in line for line in lines):
+        assert all(len(line) <= 78 for line in lines)
+        words = re.findall(rb"=\?[^?]+\?[bq]\?[^?]*\?=", b" ".join(lines), re.IGNORECASE)
+        assert words and all(len(word) <= 75 for word in words)
+    address = "sam@sender.example" if header == "From" else "alex@acmecorp.com"
+    assert _mailbox_of(raw, header) == (name, address)
+
+
+def test_a_short_name_reads_back_exactly_with_the_standard_parser():
+    for name in ("Jürgen Größ", "Smith, Jo", "  Bob   Chen ", "O'Brien (Sales)"):
+        parsed = _parsed(compose.render(_draft(to_name=name), _tracking()))
+        assert parsed["To"].addresses[0].display_name == name
+
+
+# Names of every length up to the longest a lead can have (first and last, 500 each): a
+# fragment repeated, so that long names are drawn as often as short ones.
+NAME = st.builds(
+    lambda fragment, times: (fragment * times)[:1001],
+    st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=30),
+    st.integers(1, 200),
+)
+
+
+@given(name=NAME)
+def test_any_name_fits_the_line_limits_and_reads_back(name: str):
+    raw = compose.render(_draft(from_name=name[:320], to_name=name), _tracking(plain_text=True))
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    assert _mailbox_of(raw, "From") == (name[:320], "sam@sender.example")
+    assert _mailbox_of(raw, "To") == (name, "alex@acmecorp.com")
 
 
 def test_the_html_part_is_exactly_the_markup():

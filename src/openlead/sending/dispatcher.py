@@ -53,7 +53,7 @@ from openlead.sending.repository import DELIVERED, SENDABLE, SENDING, SENT, UNCE
 from openlead.sending.schedule import Schedule, as_utc
 from openlead.sending.tally import Tally, quarter_of
 from openlead.sequences import repository as sequences
-from openlead.sequences.service import Step, group, render_for_send
+from openlead.sequences.service import Step, Variant, group, render_for_send
 from openlead.suppression import service as suppression
 from openlead.tracking.tokens import EmailRef, Purpose, Token, issue
 from openlead.vault import Vault, VaultError
@@ -168,6 +168,13 @@ def _plan(campaign: Row, schedule: Schedule, steps: list[Step], now: datetime) -
         plain_text=bool(campaign.send_as_plain_text),
         unsubscribe_text=campaign.unsubscribe_text,
     )
+
+
+def _template(send: Send, label: str) -> Variant:
+    """The step's variant as the user wrote it: whether it is HTML is read from this, not
+    from what a lead's values made of it."""
+    step = next(s for s in send.plan.steps if s.seq_number == send.seq_number)
+    return next(v for v in step.variants if v.label == label)
 
 
 def _spread(leads: Sequence[Row], capacity: dict[int, int], start: int) -> list[tuple[Row, int]]:
@@ -628,6 +635,7 @@ class Dispatcher:
             to_name=" ".join(p for p in (send.lead.first_name, send.lead.last_name) if p),
             subject=rendered.subject,
             body=rendered.email_body,
+            body_is_html=compose.is_html(_template(send, rendered.label).email_body),
             message_id=compose.new_message_id(send.mailbox.from_email),
             sent_at=now,
             references=tuple(send.history),
