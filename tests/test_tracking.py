@@ -134,6 +134,27 @@ def test_one_click_unsubscribe(quiet, sink):
     assert len(quiet.get("/leads/unsubscribes").json()["unsubscribes"]) == 1
 
 
+def test_the_way_out_outlives_the_campaign(quiet, sink):
+    """Deleting a campaign deletes the record of its emails; their unsubscribe links must
+    still work (RFC 8058, and the law), while their opens and clicks are no longer counted."""
+    campaign_id, message = _sent(quiet, sink)
+    links = _links(message)
+    assert quiet.delete(f"/campaigns/{campaign_id}").status_code == 200
+    assert httpx.get(links["open"]).status_code == 404
+    assert httpx.get(links["click"]).status_code == 404
+    response = httpx.post(
+        links["unsubscribe"],
+        content=b"List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 200
+    lead = quiet.get("/leads", params={"email": "lead0@example.com"}).json()
+    assert lead["is_unsubscribed"] is True
+    entries = quiet.get("/leads/unsubscribes").json()["unsubscribes"]
+    assert [e["email"] for e in entries] == ["lead0@example.com"]
+    assert "lead0@example.com is unsubscribed" in httpx.get(links["unsubscribe"]).text
+
+
 @pytest.mark.parametrize("kind", ["click", "open", "unsubscribe"])
 def test_forged_and_altered_tokens_are_404_and_change_nothing(quiet, sink, kind):
     campaign_id, message = _sent(quiet, sink)

@@ -2,7 +2,9 @@
 
 They live at the root (``/u/…``, ``/t/o/…``, ``/t/c/…``), not under ``/api/v1``: short links
 in every email, and nothing of the API's path in them. A token that is not one this
-installation signed, or names an email that did not go out, is a ``404`` and changes nothing.
+installation signed, or (for an open or a click) names an email that did not go out or whose
+campaign was deleted, is a ``404`` and changes nothing. An unsubscribe link works as long as
+its lead exists.
 """
 
 from __future__ import annotations

@@ -53,9 +53,14 @@ async def clicked(conn: AsyncConnection, ref: EmailRef, link: int) -> str:
 
 
 async def unsubscribed(conn: AsyncConnection, ref: EmailRef) -> str:
-    """Account-wide, as the link promises; the address, to show on the page."""
-    await _email(conn, ref)
-    lead, _ = await memberships.unsubscribe_everywhere(
-        conn, ref.account_id, ref.lead_id, UNSUBSCRIBE_SOURCE
-    )
+    """Account-wide, as the link promises; the address, to show on the page.
+
+    The signature is proof enough that the email was sent to this lead: its way out must keep
+    working after its campaign, and with it the record of the email, was deleted."""
+    try:
+        lead, _ = await memberships.unsubscribe_everywhere(
+            conn, ref.account_id, ref.lead_id, UNSUBSCRIBE_SOURCE
+        )
+    except NotFound:
+        raise NotFound("Link") from None
     return str(lead.email)
