@@ -279,6 +279,28 @@ def test_start_counts_the_leads_missing_a_variable(api, sink):
     assert len(reason["sample_lead_ids"]["first_name"]) == 2
 
 
+def test_start_is_not_held_up_by_leads_it_will_not_write_to(api, sink):
+    campaign = ready_campaign(api, [_save(api, sink.mailbox())["id"]], [], start=False)
+    emails = ["gone@x.example", "bounced@x.example", "waiting@x.example"]
+    api.import_leads(campaign, [{"email": e} for e in emails])
+    listed = api.get(f"/campaigns/{campaign}/leads").json()["leads"]
+    ids = {lead["email"]: lead["id"] for lead in listed}
+    for email, status in [("gone@x.example", "UNSUBSCRIBED"), ("bounced@x.example", "BOUNCED")]:
+        path = f"/campaigns/{campaign}/leads/{ids[email]}/status"
+        assert api.patch(path, json={"status": status}).status_code == 200
+    response = api.post(f"/campaigns/{campaign}/status", json={"status": "START"})
+    (reason,) = response.json()["error"]["details"]["reasons"]
+    assert reason["leads_missing"] == {"first_name": 1}
+    assert reason["sample_lead_ids"] == {"first_name": [ids["waiting@x.example"]]}
+    path = f"/campaigns/{campaign}/leads/{ids['waiting@x.example']}/status"
+    assert api.patch(path, json={"status": "NOT_INTERESTED"}).status_code == 200
+    started = api.post(f"/campaigns/{campaign}/status", json={"status": "START"})
+    assert started.status_code == 200, started.text
+    check = api.get(f"/campaigns/{campaign}/sequences/check").json()
+    (variable,) = [v for v in check["variables"] if v["name"] == "first_name"]
+    assert variable["leads_missing"] == 3  # the check still counts every lead
+
+
 def test_status_changes(api, sink):
     campaign = ready_campaign(api, [_save(api, sink.mailbox())["id"]], [], start=False)
 
@@ -305,28 +327,6 @@ def test_a_mailbox_without_a_login(api, sink):
     assert saved["has_password"] is False
     assert _save(api, sink.mailbox("login@sender.example"))["has_password"] is True
 
-
-def test_a_host_that_is_not_one_is_refused_in_words(api, sink):
-    response = api.post("/email-accounts/save", json={**sink.mailbox(), "smtp_host": "bad host"})
-    assert _error(response) == "invalid_request"
-    message = response.json()["error"]["message"]
-    assert (
-        message
-        == "'smtp_host': must be a host name (letters, digits, dots and hyphens) or an IP address."
-    )
-
-
-def test_a_campaigns_mailboxes_come_in_pages(api, sink):
-    ids = [_save(api, sink.mailbox(f"p{i}@sender.example"))["id"] for i in range(3)]
-    campaign = api.campaign()
-    api.post(f"/campaigns/{campaign}/email-accounts", json={"email_account_ids": ids})
-    first = api.get(f"/campaigns/{campaign}/email-accounts", params={"limit": 2}).json()
-    assert [m["id"] for m in first["email_accounts"]] == ids[:2]
-    assert first["next_cursor"] == str(ids[1])
-    rest = api.get(
-        f"/campaigns/{campaign}/email-accounts", params={"after": first["next_cursor"]}
-    ).json()
-    assert [m["id"] for m in rest["email_accounts"]] == ids[2:] and rest["next_cursor"] is None
 
 def test_the_test_of_a_mailbox_without_a_password_says_no_login_was_tried(api, sink):
     """With no password there is no login to try: the test says so, and asks the server
@@ -355,6 +355,28 @@ def test_the_test_of_a_mailbox_without_a_password_says_no_login_was_tried(api, s
     )
     assert sink.received() == []
 
+
+def test_a_host_that_is_not_one_is_refused_in_words(api, sink):
+    response = api.post("/email-accounts/save", json={**sink.mailbox(), "smtp_host": "bad host"})
+    assert _error(response) == "invalid_request"
+    message = response.json()["error"]["message"]
+    assert (
+        message
+        == "'smtp_host': must be a host name (letters, digits, dots and hyphens) or an IP address."
+    )
+
+
+def test_a_campaigns_mailboxes_come_in_pages(api, sink):
+    ids = [_save(api, sink.mailbox(f"p{i}@sender.example"))["id"] for i in range(3)]
+    campaign = api.campaign()
+    api.post(f"/campaigns/{campaign}/email-accounts", json={"email_account_ids": ids})
+    first = api.get(f"/campaigns/{campaign}/email-accounts", params={"limit": 2}).json()
+    assert [m["id"] for m in first["email_accounts"]] == ids[:2]
+    assert first["next_cursor"] == str(ids[1])
+    rest = api.get(
+        f"/campaigns/{campaign}/email-accounts", params={"after": first["next_cursor"]}
+    ).json()
+    assert [m["id"] for m in rest["email_accounts"]] == ids[2:] and rest["next_cursor"] is None
 
 
 def test_the_server_generated_its_secret_key_privately(api):

@@ -123,7 +123,7 @@ def _reason(code: str, message: str, **details: Any) -> dict[str, Any]:
 async def start_problems(conn: AsyncConnection, account_id: int, campaign: Row) -> list[dict]:
     """Every reason the campaign cannot start sending now; none when it can."""
     problems: list[dict[str, Any]] = []
-    report = await sequences.check(conn, account_id, campaign.id)
+    report = await sequences.check(conn, account_id, campaign.id, still_to_send=True)
     steps = await sequence_steps(conn, account_id, campaign.id)
     if not steps:
         problems.append(_reason("no_sequence", "The campaign has no steps: save a sequence."))

@@ -120,6 +120,13 @@ FROM campaign_leads AS cl
 JOIN leads AS l ON l.account_id = cl.account_id AND l.id = cl.lead_id
 WHERE cl.account_id = :account_id AND cl.campaign_id = :campaign_id
 """
+# Only the leads the sender would still write to: a finished or stopped lead missing a value
+# holds nothing up.
+_STILL_TO_SEND = " AND cl.status IN ('NOT_CONTACTED', 'IN_PROGRESS') AND cl.next_seq IS NOT NULL"
+
+
+def _leads(still_to_send: bool) -> str:
+    return _FROM + (_STILL_TO_SEND if still_to_send else "")
 
 
 def _custom_value(postgres: bool, key_param: str, key: str) -> str:
@@ -163,13 +170,17 @@ def _conditions(conn: AsyncConnection, variables: Sequence[str]) -> tuple[list[s
 
 
 async def missing_counts(
-    conn: AsyncConnection, account_id: int, campaign_id: int, variables: Sequence[str]
+    conn: AsyncConnection,
+    account_id: int,
+    campaign_id: int,
+    variables: Sequence[str],
+    still_to_send: bool = False,
 ) -> tuple[int, list[int]]:
-    """The campaign's number of leads, and for each variable how many have no value for it:
-    one pass over the campaign's leads."""
+    """The campaign's number of leads (those still to be sent to, if ``still_to_send``), and
+    for each variable how many have no value for it: one pass over the campaign's leads."""
     conditions, params = _conditions(conn, variables)
     sums = "".join(f", SUM(CASE WHEN {c} THEN 1 ELSE 0 END)" for c in conditions)
-    statement = sql_text(f"SELECT COUNT(*){sums}{_FROM}")
+    statement = sql_text(f"SELECT COUNT(*){sums}{_leads(still_to_send)}")
     row = (
         await conn.execute(
             statement, {**params, "account_id": account_id, "campaign_id": campaign_id}
@@ -184,6 +195,7 @@ async def missing_samples(
     campaign_id: int,
     variables: Sequence[str],
     limit: int,
+    still_to_send: bool = False,
 ) -> list[list[int]]:
     """Up to ``limit`` ids of leads without a value, per variable (ascending). Each subquery
     stops at its ``limit``-th row: fast where many leads miss a variable; where only a few
@@ -193,7 +205,8 @@ async def missing_samples(
     conditions, params = _conditions(conn, variables)
     parts = [
         f"SELECT {i} AS variable, lead_id FROM "
-        f"(SELECT cl.lead_id AS lead_id {_FROM} AND {c} LIMIT {int(limit)}) AS s{i}"
+        f"(SELECT cl.lead_id AS lead_id {_leads(still_to_send)} AND {c} LIMIT {int(limit)})"
+        f" AS s{i}"
         for i, c in enumerate(conditions)
     ]
     statement = sql_text(" UNION ALL ".join(parts))

@@ -339,8 +339,11 @@ class CheckReport:
         return not self.errors and not any(v.leads_missing for v in self.variables)
 
 
-async def check(conn: AsyncConnection, account_id: int, campaign_id: int) -> CheckReport:
-    """Template errors, the variables used, and per variable the leads without a value.
+async def check(
+    conn: AsyncConnection, account_id: int, campaign_id: int, still_to_send: bool = False
+) -> CheckReport:
+    """Template errors, the variables used, and per variable the leads without a value (of
+    the leads still to be sent to, if ``still_to_send``).
 
     A variable is counted when some template writes it out without a ``default`` filter and
     not only inside ``{% if it %}``; a variable used only in a spintax option or under another
@@ -362,13 +365,17 @@ async def check(conn: AsyncConnection, account_id: int, campaign_id: int) -> Che
                 used |= compiled.variables
                 required |= compiled.required
     counted = sorted(required - {"email"})  # a lead always has its address
-    total, counts = await repository.missing_counts(conn, account_id, campaign_id, counted)
+    total, counts = await repository.missing_counts(
+        conn, account_id, campaign_id, counted, still_to_send
+    )
     missing = {name: count for name, count in zip(counted, counts, strict=True)}
     sampled = [name for name in counted if missing[name]]
     samples = dict(
         zip(
             sampled,
-            await repository.missing_samples(conn, account_id, campaign_id, sampled, MAX_SAMPLES),
+            await repository.missing_samples(
+                conn, account_id, campaign_id, sampled, MAX_SAMPLES, still_to_send
+            ),
             strict=True,
         )
     )
