@@ -257,6 +257,75 @@ def test_check_ignores_defaulted_and_guarded_variables(api):
     ]
 
 
+def test_check_and_preview_agree_on_guards_against_blank(api):
+    values = [None, "", "  ", "a", 0, False, "\u00a0"]
+    leads = []
+    for i, x in enumerate(values):
+        for j, y in enumerate(values):
+            custom = {k: v for k, v in (("x", x), ("y", y)) if v is not None}
+            leads.append({"email": f"g{i}{j}@blank.com", "custom_fields": custom})
+    campaign = api.campaign()
+    api.import_leads(campaign, leads)
+    guards = [
+        "{% if x != empty %}{{ x }}{% endif %}",
+        '{% if x != "" %}{{ x }}{% endif %}',
+        "{% if x != blank and y != blank %}{{ x }}{{ y }}{% endif %}",
+    ]
+    variants = [
+        {"variant_label": f"V{n}", "subject": "s", "email_body": body}
+        for n, body in enumerate(guards)
+    ]
+    body = "{% if x != blank %}{{ x }}{% endif %}"
+    assert save(api, campaign, [step(1, body, "s", seq_variants=variants)]).status_code == 200
+    report = api.get(f"/campaigns/{campaign}/sequences/check").json()
+    counted = {v["name"]: (v["required"], v["leads_missing"]) for v in report["variables"]}
+    previewed = dict.fromkeys(counted, 0)
+    for lead in lead_ids(api, campaign).values():
+        preview = api.get(f"/campaigns/{campaign}/leads/{lead}/preview").json()
+        missing = {n for v in preview["steps"][0]["variants"] for n in v["missing"]}
+        for name in missing:
+            previewed[name] += 1
+    assert counted == {"x": (False, 0), "y": (False, 0)}
+    assert previewed == {"x": 0, "y": 0}
+    assert report["ok"] is True
+
+
+def test_a_keyword_written_out_is_refused_with_its_place(api):
+    campaign = api.campaign()
+    error = _error(save(api, campaign, [step(1, "Hi\n{{ empty }}", "s")]), "template_syntax_error")
+    assert error["message"].startswith("Step 1, email_body: line 2, column 4:")
+    assert '{{ ["empty"] }}' in error["message"]
+    assert (error["details"][0]["line"], error["details"][0]["column"]) == (2, 4)
+    for word in ("blank", "nil", "null", "true", "false"):
+        _error(save(api, campaign, [step(1, "x", f"{{{{ {word} }}}}")]), "template_syntax_error")
+    body = '{% if x == empty %}{{ ["empty"] }}{% endif %}'
+    assert save(api, campaign, [step(1, body, "s")]).status_code == 200
+
+
+def test_a_filter_given_the_wrong_arguments_is_refused_with_its_place(api):
+    campaign = api.campaign()
+    response = save(api, campaign, [step(1, "{{ first_name | upcase: 1, 2 }}", "s")])
+    error = _error(response, "template_syntax_error")
+    assert error["message"] == (
+        "Step 1, email_body: line 1, column 17: filter 'upcase' takes no arguments, not 2."
+    )
+    response = save(api, campaign, [step(1, "x", "{{ first_name | split }}")])
+    assert "filter 'split' takes 1 argument" in _error(response, "template_syntax_error")["message"]
+    assert api.get(f"/campaigns/{campaign}/sequences").json()["sequences"] == []
+
+
+def test_strip_html_on_unclosed_tags_previews_quickly(api):
+    campaign = api.campaign()
+    api.import_leads(campaign, [{"email": "html@x.com"}])
+    body = '{{ "' + ">" + "<a " * 33_000 + '" | strip_html | size }}'
+    assert save(api, campaign, [step(1, body, "s")]).status_code == 200
+    lead = lead_ids(api, campaign)["html@x.com"]
+    started = time.perf_counter()
+    preview = api.get(f"/campaigns/{campaign}/leads/{lead}/preview").json()
+    assert time.perf_counter() - started < 2
+    assert preview["steps"][0]["variants"][0]["email_body"] == "99001"
+
+
 def test_check_of_a_campaign_without_steps(api):
     campaign = api.campaign()
     report = api.get(f"/campaigns/{campaign}/sequences/check").json()

@@ -135,6 +135,88 @@ def test_static_required_set_follows_guards_and_defaults():
     assert compiled.required == {"a", "f", "m"}
 
 
+EMPTY_GUARDS = [
+    "{% if x != blank %}{{ x }}{% endif %}",
+    "{% if x != empty %}{{ x }}{% endif %}",
+    '{% if x != "" %}{{ x }}{% endif %}',
+    "{% if blank != x %}{{ x }}{% endif %}",
+    "{% if x != blank and y != blank %}{{ x }}{{ y }}{% endif %}",
+    "{% if x != blank %}{{ x }}{% elsif y != empty %}{{ y }}{% endif %}",
+]
+GUARDED_VALUES = [None, "", "  ", "a", 0, False, "\u00a0"]
+
+
+@pytest.mark.parametrize("source", EMPTY_GUARDS, ids=range(len(EMPTY_GUARDS)))
+def test_a_guard_against_blank_holds_when_rendering(source):
+    compiled = t.compile_template(source)
+    assert compiled.required == set()
+    for x in GUARDED_VALUES:
+        for y in GUARDED_VALUES:
+            values = t.lead_values({}, {"x": x, "y": y})
+            assert t.render(compiled, values, 1, 1, "A").missing == (), (x, y)
+
+
+def test_a_missing_value_is_blank_empty_and_the_empty_text():
+    for test in ("x == blank", "x == empty", 'x == ""', "x == nil", "blank == x"):
+        assert render(f"{{% if {test} %}}yes{{% endif %}}", {}).text == "yes", test
+    assert render("{% if x == blank %}yes{% endif %}", {"x": "a"}).text == ""
+    assert render("{% if x == empty %}yes{% endif %}", {"x": 0}).text == ""
+    case = "{% case x %}{% when blank %}none{% when 'a' %}A{% else %}{{ x }}{% endcase %}"
+    assert [render(case, {"x": v} if v else {}).text for v in (None, "a", "b")] == [
+        "none",
+        "A",
+        "b",
+    ]
+
+
+@pytest.mark.parametrize("word", ["empty", "blank", "nil", "null", "true", "false"])
+def test_writing_out_a_keyword_is_a_syntax_error(word):
+    error = syntax_error(f"Hi\n  {{{{ {word} }}}}")
+    assert (error.line, error.column) == (2, 6)
+    assert f'{{{{ ["{word}"] }}}}' in error.message
+    assert syntax_error(f"{{{{ {word} | upcase }}}}").column == 4
+    assert render(f'{{{{ ["{word}"] }}}}', {word: "V"}).text == "V"
+
+
+def test_keywords_in_conditions_and_arguments_are_fine():
+    assert render("{% if x == empty %}e{% endif %}{% if x != nil %}{{ x }}{% endif %}", {}).text
+    assert render("{{ x | default: nil }}!", {}).text == "!"
+    assert render("{% if true %}t{% endif %}", {}).text == "t"
+
+
+@pytest.mark.parametrize(
+    ("source", "column", "message"),
+    [
+        ("{{ first_name | upcase: 1, 2 }}", 17, "filter 'upcase' takes no arguments, not 2"),
+        ("{{ first_name | split }}", 17, "filter 'split' takes 1 argument, not 0"),
+        ("{{ x | truncate: 1, 2, 3 }}", 8, "filter 'truncate' takes at most 2 arguments, not 3"),
+        ("{{ x | slice }}", 8, "filter 'slice' takes 1 to 2 arguments, not 0"),
+        ("{{ x | replace_last: 'a' }}", 8, "filter 'replace_last' takes 2 arguments, not 1"),
+        ("{{ x | strip_html: 1 }}", 8, "filter 'strip_html' takes no arguments"),
+        ("{{ x | upcase | default: 'a', allow_falsy: true }}", 17, "no argument 'allow_falsy'"),
+        ("{{ x | escape: environment: 1 }}", 8, "filter 'escape' has no argument 'environment'"),
+        ("{{ x | truncate: 5, num: 3 }}", 8, "given 'num' twice"),
+    ],
+)
+def test_a_filter_given_the_wrong_arguments_is_a_syntax_error(source, column, message):
+    error = syntax_error(source)
+    assert (error.line, error.column) == (1, column)
+    assert message in error.message
+
+
+def test_filters_given_arguments_they_take_compile():
+    for source in (
+        "{{ x | default: 'a', allow_false: true }}",
+        "{{ x | truncate: num: 3 }}",
+        "{{ x | truncate }}",
+        "{{ x | truncatewords: 2, '' }}",
+        "{{ x | slice: 1 }}",
+        "{{ x | split: ',' | join }}",
+        "{{ x | replace: 'a' }}",
+    ):
+        t.compile_template(source)
+
+
 def test_spintax_is_stable_per_lead_and_varies_across_leads():
     source = "{Hi|Hello|Hey} {{first_name}}"
     compiled = t.compile_template(source)
@@ -211,6 +293,7 @@ HOSTILE = [
     "{{ (1..1000000000) | join }}",
     "{{ a }}" * 14_000,
     "{a|" * 3000 + "x" + "}" * 3000,
+    '{{ "' + ">" + "<a " * 33000 + '" | strip_html }}',
 ]
 
 
@@ -236,6 +319,78 @@ def test_limits_have_clear_messages():
     with pytest.raises(t.RenderError, match="too much work"):
         render("{{ a" + " | append: a" * 19 + " | upcase" * 8000 + " }}", values)
     assert "nesting" in syntax_error("{% if a %}" * 500 + "{% endif %}" * 500).message
+
+
+ORDINARY_HTML = [
+    "<p>Hello <b>World</b></p>",
+    '<a href="https://x.com/?a=1&amp;b=2">a link</a> &amp; more',
+    "<html><head><style>p { color: red; }</style><script>var a = '<b>';</script></head>"
+    "<body>Hi<br/>there<!-- a note --></body></html>",
+    "<SCRIPT type='text/javascript'>track()</SCRIPT>after",
+    '<!DOCTYPE html>\n<div class="a">\n  text\n</div>',
+    "<img src='a.png' alt='pic'/>caption",
+    "<ul><li>one</li><li>two</li></ul>",
+    "no tags at all",
+    "a < b",
+]
+
+
+@pytest.mark.parametrize("html", ORDINARY_HTML, ids=range(len(ORDINARY_HTML)))
+def test_strip_html_removes_tags_scripts_styles_and_comments_as_before(html):
+    from liquid.utils.html import strip_tags  # what strip_html was before
+
+    assert render("{{ h | strip_html }}", {"h": html}).text == strip_tags(html)
+
+
+def test_strip_html_follows_shopify():
+    assert render("{{ h | strip_html }}", {"h": "<p>Hi <i>you</i></p>"}).text == "Hi you"
+    assert render("{{ h | strip_html }}", {"h": "a<!-- <b> -->b<style>x</style>c"}).text == "abc"
+    # A block never closed is not a block: only its tag goes.
+    assert render("{{ h | strip_html }}", {"h": "a<script>b"}).text == "ab"
+    assert render("{{ h | strip_html }}", {"h": "a <b unclosed"}).text == "a <b unclosed"
+    assert render("{{ h | strip_html }}", {"h": "a < b, c > d"}).text == "a  d"
+
+
+def test_escape_once_escapes_all_but_the_entities_already_there():
+    given = "a & b &amp; <x> \"q\" 's' &eacute; &#39; &#x41; &nope"
+    expected = (
+        "a &amp; b &amp; &lt;x&gt; &quot;q&quot; &#x27;s&#x27; &eacute; &#39; &#x41; &amp;nope"
+    )
+    assert render("{{ h | escape_once }}", {"h": given}).text == expected
+    assert render("{{ h | escape_once | escape_once }}", {"h": given}).text == expected
+
+
+UNCLOSED_HTML = [
+    ">" + "<a " * 33_000,
+    "<" * 100_000,
+    "<script" * 14_000,
+    "<!--" * 25_000,
+    "<style<script<!--" * 5_800,
+    "<script>" + "</script" * 11_000,
+    "<>" * 50_000,
+]
+
+
+@pytest.mark.parametrize("html", UNCLOSED_HTML, ids=range(len(UNCLOSED_HTML)))
+def test_strip_html_takes_time_in_proportion_to_its_text(html):
+    source = '{{ "' + html + '" | strip_html | size }}'
+    started = time.perf_counter()
+    assert render(source, {}).text is not None
+    assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize(
+    ("statement", "value"),
+    [("{{ a | strip_html }}", "<!---->" * 714), ("{{ a | escape_once | size }}", "&#1;" * 1250)],
+)
+def test_filters_pay_for_what_they_read(statement, value):
+    # Each filter call is quick, but thousands on a long value that they reduce to little
+    # would take seconds: what they read counts against the render's filter work.
+    source = statement * (t.MAX_BODY_CHARS // len(statement))
+    started = time.perf_counter()
+    with pytest.raises(t.RenderError, match="too much work"):
+        render(source, {"a": value})
+    assert time.perf_counter() - started < 2
 
 
 def test_subjects_are_one_line():

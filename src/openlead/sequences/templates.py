@@ -12,9 +12,9 @@ rendered inside the server:
   ``{% # ... %}``. Every other tag (``for``, ``assign``, ``capture``, ``include``, ``render``,
   ``cycle``, ...) is refused when the template is saved: no loops, no state, nothing loaded.
 * The string filters in ``ALLOWED_FILTERS``. Each one refuses a result longer than
-  ``MAX_VALUE_CHARS``, and every render has a budget of ``MAX_FILTER_WORK`` characters of
-  filter results and ``MAX_OUTPUT_CHARS`` of output, so no template can run for long or use
-  much memory, whatever the lead.
+  ``MAX_VALUE_CHARS``, and every render has a budget of ``MAX_FILTER_WORK`` characters that
+  filters read and write and ``MAX_OUTPUT_CHARS`` of output, so no template can run for long
+  or use much memory, whatever the lead.
 * Spintax ``{Hi|Hello|Hey}``, nested too, choosing one option per (lead, step, variant, group).
 
 Spintax and Liquid: ``{{`` and ``{%`` always begin Liquid. Spintax is looked for only in the
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import re
 import threading
 from collections import OrderedDict
@@ -53,16 +54,26 @@ from liquid.builtin import content as content_tag
 from liquid.builtin import illegal as illegal_tag
 from liquid.builtin import output as output_tag
 from liquid.builtin.expressions import FilteredExpression, Path
-from liquid.builtin.expressions.arguments import PositionalArgument
+from liquid.builtin.expressions.arguments import KeywordArgument, PositionalArgument
+from liquid.builtin.expressions.filtered import Filter
 from liquid.builtin.expressions.logical import (
     BooleanExpression,
     EqExpression,
     LogicalAndExpression,
     NeExpression,
 )
-from liquid.builtin.expressions.primitive import Blank, Empty, Nil, StringLiteral
+from liquid.builtin.expressions.logical import _eq as liquid_eq  # Liquid's ``==``
+from liquid.builtin.expressions.primitive import (
+    Blank,
+    Empty,
+    FalseLiteral,
+    Nil,
+    StringLiteral,
+    TrueLiteral,
+)
 from liquid.builtin.output import OutputNode
 from liquid.builtin.tags import case_tag, comment_tag, if_tag, inline_comment_tag, unless_tag
+from liquid.builtin.tags.case_tag import _AnyExpression as WhenExpression  # a ``when``'s test
 from liquid.builtin.tags.if_tag import IfNode
 from liquid.builtin.tags.unless_tag import UnlessNode
 from liquid.exceptions import (
@@ -94,7 +105,7 @@ MAX_OUTPUT_CHARS = 1_000_000  # one rendered template
 MAX_LEAD_VALUE_CHARS = 5_000  # the import's limit on a lead value (leads/schemas.py)
 MAX_VALUE_CHARS = 100_000  # one filter's result
 MAX_LIST_ITEMS = 10_000  # one filter's list result (split)
-MAX_FILTER_WORK = 5_000_000  # characters of filter results in one render
+MAX_FILTER_WORK = 5_000_000  # characters filters read and write in one render
 MAX_BLOCK_NESTING = 20  # if/unless/case/spintax blocks inside each other
 MAX_SPIN_DEPTH = 8  # spintax groups inside each other
 
@@ -233,6 +244,63 @@ class _Missing(Undefined):
         return ""
 
 
+def _is_empty_text(value: object) -> bool:
+    return isinstance(value, Blank | Empty) or value == ""
+
+
+def _equal(left: object, right: object) -> bool:
+    """Liquid's ``==``, except that a missing value equals ``blank``, ``empty`` and ``""``.
+
+    A missing value is an absent field or an empty one, and an empty text is all three (and in
+    Shopify's Liquid nil is blank). Liquid's own ``==`` equates an undefined value with ``nil``
+    alone, so ``{% if x != blank %}{{ x }}{% endif %}`` wrote a missing ``x`` out."""
+    if isinstance(left, Undefined) and _is_empty_text(right):
+        return True
+    if isinstance(right, Undefined) and _is_empty_text(left):
+        return True
+    return liquid_eq(left, right)
+
+
+# Rendering here is synchronous, so only ``evaluate`` is replaced.
+class _EqExpression(EqExpression):
+    __slots__ = ()
+
+    def evaluate(self, context: RenderContext) -> object:
+        return _equal(self.left.evaluate(context), self.right.evaluate(context))
+
+
+class _NeExpression(NeExpression):
+    __slots__ = ()
+
+    def evaluate(self, context: RenderContext) -> object:
+        return not _equal(self.left.evaluate(context), self.right.evaluate(context))
+
+
+class _WhenExpression(WhenExpression):
+    __slots__ = ()
+
+    def evaluate(self, context: RenderContext) -> list[bool]:
+        left = self.left.evaluate(context)
+        return [_equal(left, right.evaluate(context)) for right in self.expressions]
+
+
+_COMPARISONS: dict[type, type] = {
+    EqExpression: _EqExpression,
+    NeExpression: _NeExpression,
+    WhenExpression: _WhenExpression,
+}
+
+
+def _compare_missing_as_empty(expression: Any) -> None:
+    """Make every comparison in ``expression`` use ``_equal`` (same fields, so the class of
+    each parsed node is swapped in place)."""
+    ours = _COMPARISONS.get(type(expression))
+    if ours is not None:
+        expression.__class__ = ours
+    for child in expression.children():
+        _compare_missing_as_empty(child)
+
+
 class _Context(RenderContext):
     """The render context without Liquid's ``now`` and ``today``: a template reads the lead
     and nothing else, and renders the same whenever it is rendered."""
@@ -299,6 +367,10 @@ def _check(value: object) -> None:
         raise _limit(f"a value of type {type(value).__name__} cannot be filtered")
 
 
+def _size(value: object) -> int:
+    return len(value) if isinstance(value, str | list) else 1
+
+
 def _spend(amount: int) -> None:
     state = _STATE.get()
     if state is not None:
@@ -325,6 +397,71 @@ def _before_join(value: object, separator: object = " ", *_: object, **__: objec
 
 _PRECHECKS: dict[str, Callable[..., None]] = {"replace": _before_replace, "join": _before_join}
 
+# ``strip_html`` as Shopify's: script, style and comment blocks go with their content, then
+# every ``<...>``. Liquid's own uses ``html.parser``, which is quadratic on runs of unclosed
+# tags (``<a <a <a ...``: 100 s for 100,000 characters), and so are the lazy regular
+# expressions Shopify uses, once a block or tag is never closed. Here no closer is looked for
+# twice over the same text, and no tag past the last ``>``, so the work is linear.
+_BLOCK_OPEN = re.compile(r"<(?:(script)|(style)|!--)", re.IGNORECASE)
+_BLOCK_CLOSE = (
+    re.compile(r"-->"),
+    re.compile(r"</script>", re.IGNORECASE),
+    re.compile(r"</style>", re.IGNORECASE),
+)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _strip_blocks(text: str) -> str:
+    kept: list[str] = []
+    start = 0
+    # Per kind of block, where the next closer found so far starts and ends; a start past the
+    # text when there is none.
+    closers = [(-1, -1)] * len(_BLOCK_CLOSE)
+    for opened in _BLOCK_OPEN.finditer(text):
+        if opened.start() < start:
+            continue  # inside a block already removed
+        kind = 1 if opened.group(1) else 2 if opened.group(2) else 0
+        at, end = closers[kind]
+        if at < opened.end():
+            found = _BLOCK_CLOSE[kind].search(text, opened.end())
+            at, end = closers[kind] = (found.start(), found.end()) if found else (len(text), -1)
+        if end >= 0:
+            kept.append(text[start : opened.start()])
+            start = end
+    kept.append(text[start:])
+    return "".join(kept)
+
+
+def strip_html(value: object) -> str:
+    """The text without HTML tags, comments, scripts and styles (Shopify's ``strip_html``)."""
+    text = "" if value is None else _as_text(value)
+    if "<" not in text:
+        return text
+    text = _strip_blocks(text)
+    # Past the last ">" no tag can close: leaving that tail out keeps the search linear.
+    last = text.rfind(">") + 1
+    return _TAG.sub("", text[:last]) + text[last:]
+
+
+# ``escape_once`` as Shopify's: what ``escape`` escapes, but an "&" that begins an entity
+# stays. Liquid's own unescapes the whole text first, with a call back into Python for each
+# entity: a value of "&#1;" runs took over a second a render.
+_ESCAPE_ONCE = re.compile(r"[\"'<>]|&(?!(?:[A-Za-z][A-Za-z0-9]*|#[0-9]+|#[xX][0-9A-Fa-f]+);)")
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}
+
+
+def escape_once(value: object) -> str:
+    """The text escaped for HTML, entities already in it left as they are."""
+    text = "" if value is None else _as_text(value)
+    return _ESCAPE_ONCE.sub(lambda found: _ESCAPES[found.group()], text)
+
+
+# Filters of our own, in place of Liquid's of the same name.
+_OWN_FILTERS: dict[str, Callable[..., Any]] = {
+    "strip_html": strip_html,
+    "escape_once": escape_once,
+}
+
 
 def _guarded(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     """A filter that passes a missing value on, and keeps every result small."""
@@ -340,9 +477,12 @@ def _guarded(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
             _check(argument)
         if precheck is not None:
             precheck(left, *args, **kwargs)
+        # What a filter reads counts as well as what it writes: a filter that reduces a long
+        # value to little (strip_html, escape_once, size...) still costs time in proportion.
+        _spend(_size(left))
         result = func(left, *args, **kwargs)
         _check(result)
-        _spend(len(result) if isinstance(result, str | list) else 1)
+        _spend(_size(result))
         return result
 
     return guarded
@@ -612,7 +752,7 @@ class _Environment(Environment):
             self.add_tag(tag)
         stock = Environment()
         for name in ALLOWED_FILTERS:
-            func = stock.filters[name]
+            func = _OWN_FILTERS.get(name) or stock.filters[name]
             self.add_filter(name, func if name == "default" else _guarded(name, func))
 
 
@@ -682,6 +822,69 @@ def _truthy_names(expression: Any) -> set[str]:
     return set()
 
 
+# Written out alone, each of these is a constant ("" or true/false), never a lead's field.
+_KEYWORDS = (Blank, Empty, Nil, TrueLiteral, FalseLiteral)
+
+
+@functools.cache
+def _parameters(name: str) -> inspect.Signature:
+    """What a filter takes after its value (Liquid passes ``environment`` itself)."""
+    func = ENVIRONMENT.filters[name]
+    signature = inspect.signature(func)  # through the wrappers, to Liquid's function
+    parameters = list(signature.parameters.values())[1:]
+    if getattr(func, "with_environment", False):
+        parameters = [p for p in parameters if p.name != "environment"]
+    return signature.replace(parameters=parameters)
+
+
+def _arity(parameters: inspect.Signature) -> str:
+    positional = [
+        p
+        for p in parameters.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    most = len(positional)
+    least = sum(1 for p in positional if p.default is p.empty)
+    if most == 0:
+        return "no arguments"
+    plural = "s" if most > 1 else ""
+    if least == most:
+        return f"{most} argument{plural}"
+    return f"at most {most} argument{plural}" if least == 0 else f"{least} to {most} arguments"
+
+
+def _argument_problem(item: Filter) -> str | None:
+    """Why a filter call would fail whatever the values, or None. Only the number of
+    arguments and their names are checked: those fail for every lead alike."""
+    parameters = _parameters(item.name)
+    positional = [a for a in item.args if isinstance(a, PositionalArgument)]
+    keywords = [a.name for a in item.args if isinstance(a, KeywordArgument)]
+    try:
+        parameters.bind(*positional, **dict.fromkeys(keywords))
+    except TypeError:
+        pass
+    else:
+        return None
+    unknown = [name for name in keywords if name not in parameters.parameters]
+    if unknown:
+        named = [p.name for p in parameters.parameters.values() if p.kind == p.KEYWORD_ONLY]
+        return f"filter '{item.name}' has no argument '{unknown[0]}'" + (
+            f" (it takes {', '.join(named)})" if named else ""
+        )
+    by_position = list(parameters.parameters)[: len(positional)]
+    twice = [name for name in keywords if name in by_position]
+    if twice:
+        return f"filter '{item.name}' is given '{twice[0]}' twice, by position and by name"
+    return f"filter '{item.name}' takes {_arity(parameters)}, not {len(item.args)}"
+
+
+def _fix_comparisons(node: Node, context: RenderContext) -> None:
+    for expression in node.expressions():
+        _compare_missing_as_empty(expression)
+    for child in node.children(context, include_partials=False):
+        _fix_comparisons(child, context)
+
+
 class _Analysis:
     def __init__(self, template: BoundTemplate, source: str) -> None:
         self.source = source
@@ -703,9 +906,24 @@ class _Analysis:
                     f"unknown filter '{item.name}'; the filters are {', '.join(ALLOWED_FILTERS)}",
                     *_position(self.source, item.token.start_index),
                 )
+            problem = _argument_problem(item)
+            if problem is not None:
+                raise TemplateSyntaxError(problem, *_position(self.source, item.token.start_index))
+
+    def keyword(self, expression: Any) -> None:
+        """Refuse writing out a keyword, which would never be the lead's field of that name."""
+        value = expression.left if isinstance(expression, FilteredExpression) else expression
+        if isinstance(value, _KEYWORDS):
+            word = value.token.value
+            raise TemplateSyntaxError(
+                f"'{word}' is a Liquid keyword, not a lead value; to write a field named "
+                f'{word}, write {{{{ ["{word}"] }}}}',
+                *_position(self.source, value.token.start_index),
+            )
 
     def output(self, node: OutputNode, guards: frozenset[str]) -> None:
         expression = node.expression
+        self.keyword(expression)
         filtered = not isinstance(expression, FilteredExpression) or bool(expression.filters)
         self.output_bound += MAX_VALUE_CHARS if filtered else MAX_LEAD_VALUE_CHARS
         if not isinstance(expression, FilteredExpression):
@@ -788,6 +1006,7 @@ def _compile(source: str) -> CompiledTemplate:
         raise TemplateSyntaxError("the template is nested too deeply", 1, 1) from None
     analysis = _Analysis(_Template(env=ENVIRONMENT, nodes=nodes), source)
     for node in nodes:
+        _fix_comparisons(node, analysis.context)
         analysis.walk(node, frozenset())
     bounded = len(source) + analysis.output_bound <= MAX_OUTPUT_CHARS
     kind = _Template if bounded else _CheckedTemplate
