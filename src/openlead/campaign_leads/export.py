@@ -54,8 +54,25 @@ def safe_cell(value: Any) -> str:
 
 
 def header(custom_keys: Sequence[str]) -> list[str]:
-    """Custom fields get a column each; one named like a fixed column is prefixed."""
-    return [*FIXED_COLUMNS, *(k if k not in FIXED_COLUMNS else f"custom.{k}" for k in custom_keys)]
+    """Custom fields get a column each, named by the key where that name is free. A key whose
+    name is taken (by a fixed column, or by another key) is prefixed with ``custom.`` until
+    it is unique, so that an import of the file keeps every other key under its own name."""
+    # Compared trimmed, as the CLI's import reads headers: " role" and "role" would clash.
+    taken = set(FIXED_COLUMNS)
+    names: dict[str, str] = {}
+    # A key without spaces around it claims its name first: it is the one an import gives back.
+    for key in sorted(custom_keys, key=lambda k: k != k.strip()):
+        if key.strip() not in taken:
+            names[key] = key
+            taken.add(key.strip())
+    for key in custom_keys:
+        if key not in names:
+            name = f"custom.{key}"
+            while name.strip() in taken:
+                name = f"custom.{name}"
+            names[key] = name
+            taken.add(name.strip())
+    return [*FIXED_COLUMNS, *(names[key] for key in custom_keys)]
 
 
 def _quoted(text: str) -> str:

@@ -25,6 +25,9 @@ VALID_STATUSES = [s.value for s in LeadStatus]
 FINISHED = frozenset(
     {LeadStatus.COMPLETED, LeadStatus.BOUNCED, LeadStatus.UNSUBSCRIBED, LeadStatus.DO_NOT_CONTACT}
 )
+# Setting one of these also changes the lead's memberships in every campaign (its address goes
+# on a list, its other sequences stop).
+ACCOUNT_WIDE = frozenset({LeadStatus.UNSUBSCRIBED, LeadStatus.DO_NOT_CONTACT})
 
 
 def parse_status(raw: str) -> LeadStatus:
@@ -66,12 +69,13 @@ async def _record_change(
     status: LeadStatus,
     source: str,
     now: datetime | None = None,
+    unsubscribed_event: bool = True,
 ) -> None:
     now = now or utcnow()
     await repository.set_status(conn, account_id, [campaign_id], lead_id, status, now)
     change = {"from": previous, "to": status.value, "source": source}
     events = [(lead_id, campaign_id, EventType.STATUS_CHANGED.value, change)]
-    if status is LeadStatus.UNSUBSCRIBED:
+    if status is LeadStatus.UNSUBSCRIBED and unsubscribed_event:
         events.append((lead_id, campaign_id, EventType.UNSUBSCRIBED.value, {"source": source}))
     await repository.record_events(conn, account_id, events, now)
 
@@ -92,12 +96,32 @@ async def change_status(
     list; a later change of status lifts neither.
     """
     status = parse_status(raw_status)
+    if status in ACCOUNT_WIDE:
+        # Lock every membership of the lead, in campaign order, before this one alone: two such
+        # changes in two campaigns would otherwise each hold one and wait for the other's.
+        await repository.memberships(conn, account_id, lead_id)
     row = await membership(conn, account_id, campaign_id, lead_id)
-    if row.status != status:
-        previous = row.status
-        await _record_change(conn, account_id, campaign_id, lead_id, previous, status, source, now)
+    changed = row.status != status
+    if changed:
+        # The account-wide unsubscribe below records the UNSUBSCRIBED event in each campaign.
+        await _record_change(
+            conn,
+            account_id,
+            campaign_id,
+            lead_id,
+            row.status,
+            status,
+            source,
+            now,
+            unsubscribed_event=False,
+        )
     if status is LeadStatus.UNSUBSCRIBED:
-        await unsubscribe_everywhere(conn, account_id, lead_id, source)
+        _, added = await unsubscribe_everywhere(conn, account_id, lead_id, source)
+        if changed and not added:
+            # The address was listed already (the lead was imported despite it, or set back
+            # since): this campaign's unsubscribe is recorded all the same.
+            event = (lead_id, campaign_id, EventType.UNSUBSCRIBED.value, {"source": source})
+            await repository.record_events(conn, account_id, [event], now or utcnow())
     elif status is LeadStatus.DO_NOT_CONTACT:
         await suppression.block(conn, account_id, [row.email], [], source="do_not_contact")
     return row.status, status
@@ -188,7 +212,7 @@ EXPORT_BATCH = 10_000
 
 async def export_csv(database: Database, account_id: int, campaign_id: int) -> AsyncIterator[bytes]:
     """The campaign as CSV, a batch at a time, in one read transaction (one snapshot)."""
-    async with database.read() as conn:
+    async with database.read(snapshot=True) as conn:
         writer = export.CsvWriter(await repository.custom_field_keys(conn, account_id, campaign_id))
         yield writer.header()
         # Closed here, not when collected: it may have a query in flight on this connection.

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -85,9 +86,10 @@ def ensure_sqlite_directory(url: str) -> None:
 
 
 @asynccontextmanager
-async def _transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+async def _transaction(engine: AsyncEngine, **options: Any) -> AsyncIterator[AsyncConnection]:
     """``engine.begin()``, with a connection that could not be made told apart: it is
-    raised as DatabaseUnavailable, since nothing began (db/errors.py)."""
+    raised as DatabaseUnavailable, since nothing began (db/errors.py). ``options`` are the
+    connection's execution options for this transaction (reset when it goes back to the pool)."""
     try:
         conn = await engine.connect()
     except Exception as exc:
@@ -95,6 +97,8 @@ async def _transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
             raise DatabaseUnavailable(describe(exc)) from exc
         raise
     try:
+        if options:
+            await conn.execution_options(**options)
         async with conn.begin():
             yield conn
     finally:
@@ -119,8 +123,15 @@ class Database:
             yield conn
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with _transaction(self.reader) as conn:
+    async def read(self, snapshot: bool = False) -> AsyncIterator[AsyncConnection]:
+        """``snapshot``: every statement sees the database as the first one did. SQLite's
+        reads always do; PostgreSQL's default (READ COMMITTED) takes a snapshot a statement,
+        so this asks for REPEATABLE READ READ ONLY. Only reads of several statements that must
+        agree (an export in batches) need it."""
+        options: dict[str, Any] = {}
+        if snapshot and not self.is_sqlite:
+            options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        async with _transaction(self.reader, **options) as conn:
             yield conn
 
     async def dispose(self) -> None:
