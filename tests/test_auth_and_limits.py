@@ -84,9 +84,16 @@ def test_access_log_never_shows_the_key(api, server):
     api.get("/campaigns")
     api.get("/campaigns", params={"api_key": api.key, "offset": 0})
     httpx.get(f"{server.base_url}/campaigns", params={"api_key": "wrong-key-value-123"})
+    # A key under a spelling the API does not take is refused, and not logged either.
+    for misspelt in ("API_KEY", "apikey", f"api_key={api.key}"):
+        response = httpx.get(f"{server.base_url}/campaigns", params={misspelt: api.key})
+        assert response.status_code == 401
+    api.get("/leads/block-list", params={"search": "acme", "limit": 5})
     time.sleep(0.2)
     log = server.log()
     assert "GET /api/v1/campaigns?api_key=***" in log
+    assert "GET /api/v1/campaigns?API_KEY=***" in log
+    assert "GET /api/v1/leads/block-list?search=acme&limit=5" in log
     assert api.key not in log
     assert server.key not in log
     assert "wrong-key-value-123" not in log

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.exceptions import HTTPException
@@ -13,11 +15,35 @@ from openlead.web.errors import error_response
 
 access_log = logging.getLogger("openlead.access")
 SECRET_PARAMETERS = frozenset({"api_key"})
+# A parameter the API does not declare may be a key under another spelling (``API_KEY``,
+# ``apikey``, ``api_key%3D…``): its value is never logged, and its name only when it is a
+# plain name.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
 
-def redacted_query(query: bytes) -> str:
+def redacted_query(query: bytes, shown: frozenset[str] = frozenset()) -> str:
+    """The query string with only the values of ``shown`` parameters in clear."""
     pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-    return urlencode([(k, "***" if k in SECRET_PARAMETERS else v) for k, v in pairs], safe="*")
+    kept = [
+        (k if _PLAIN_NAME.fullmatch(k) else "***", v if k in shown else "***") for k, v in pairs
+    ]
+    return urlencode(kept, safe="*")
+
+
+def declared_query_parameters(app: Any) -> frozenset[str]:
+    """The query parameters the API's schema declares, but the secret ones."""
+    schema = getattr(app, "openapi", None)
+    if schema is None:  # not behind the FastAPI app: nothing is shown
+        return frozenset()
+    paths = schema()["paths"]
+    names = {
+        parameter["name"]
+        for path in paths.values()
+        for operation in path.values()
+        for parameter in operation.get("parameters", [])
+        if parameter.get("in") == "query"
+    }
+    return frozenset(names - SECRET_PARAMETERS)
 
 
 class AccessLogMiddleware:
@@ -25,11 +51,14 @@ class AccessLogMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.shown: frozenset[str] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.shown is None:
+            self.shown = declared_query_parameters(scope.get("app"))
         started = time.perf_counter()
         status = 500
 
@@ -49,7 +78,7 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            query = redacted_query(scope.get("query_string", b""))
+            query = redacted_query(scope.get("query_string", b""), self.shown)
             path = scope.get("path", "") + (f"?{query}" if query else "")
             client = scope.get("client") or ("-", 0)
             access_log.info(
