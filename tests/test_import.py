@@ -131,6 +131,44 @@ def test_domain_block_matches_every_address_at_that_domain_only(api):
     assert result["added_count"] == 1
 
 
+def test_a_search_finds_a_non_ascii_domain_as_written(api):
+    """Domains are stored in their ASCII (IDNA) form; a search written as people write the
+    name finds them, in the block list and in the unsubscribe list."""
+    api.post("/leads/block-list", json={"domains": ["münchen.de"], "emails": ["ana@BÜCHER.ch"]})
+    for term, found in [
+        ("münchen", ["xn--mnchen-3ya.de"]),
+        ("MÜNCHEN.DE", ["xn--mnchen-3ya.de"]),
+        ("bücher", ["ana@xn--bcher-kva.ch"]),
+        ("xn--mnchen", ["xn--mnchen-3ya.de"]),
+        ("ü-", []),
+    ]:
+        entries = api.get("/leads/block-list", params={"search": term}).json()["block_list"]
+        assert [e["value"] for e in entries] == found, term
+    campaign = api.campaign()
+    api.import_leads(campaign, [{"email": "jo@münchen.de"}], ignore_global_block_list=True)
+    assert api.post(f"/leads/{_lead_id(api, 'jo@xn--mnchen-3ya.de')}/unsubscribe").is_success
+    listed = api.get("/leads/unsubscribes", params={"search": "MÜNCHEN"}).json()["unsubscribes"]
+    assert [e["email"] for e in listed] == ["jo@xn--mnchen-3ya.de"]
+
+
+def test_a_patch_cannot_take_a_lead_past_200_custom_fields(api):
+    campaign = api.campaign()
+    first = {f"a{i}": i for i in range(150)}
+    api.import_leads(campaign, [{"email": "wide@fields.example", "custom_fields": first}])
+    lead = _lead_id(api, "wide@fields.example")
+    more = {f"b{i}": i for i in range(51)}
+    refused = api.patch(f"/leads/{lead}", json={"custom_fields": more, "first_name": "W"})
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert error["code"] == "too_many_custom_fields"
+    assert error["details"] == {"custom_fields": 201, "max": 200}
+    stored = api.get(f"/leads/{lead}").json()
+    assert stored["custom_fields"] == first and stored["first_name"] is None
+    fifty = dict(list(more.items())[:50])
+    assert api.patch(f"/leads/{lead}", json={"custom_fields": {**fifty, "a0": "x"}}).is_success
+    assert len(api.get(f"/leads/{lead}").json()["custom_fields"]) == 200
+
+
 def test_one_lead_per_address_and_merge_rule(api):
     first = api.campaign("first")
     api.import_leads(
@@ -221,6 +259,30 @@ def test_a_rejected_request_stores_nothing(api):
     ) == [(0,)]
 
 
+def test_white_space_around_an_address_is_trimmed_and_a_control_inside_it_is_invalid(api):
+    """A trailing CR/LF from a pasted cell must not throw away the other 399 leads."""
+    campaign = api.campaign()
+    sent = [
+        "crlf@trim.example\r\n",
+        "\ttab@trim.example ",
+        "\u2028sep@trim.example",
+        "head@trim.example\r\nBcc: victim@trim.example",
+        "bell\x07@trim.example",
+    ]
+    result = api.import_leads(campaign, [{"email": e} for e in sent])
+    assert result["added_count"] == 3
+    assert result["skipped_leads"] == [
+        {"email": sent[3], "reason": REASONS["invalid"]},
+        {"email": sent[4], "reason": REASONS["invalid"]},
+    ]
+    listed = api.get(f"/campaigns/{campaign}/leads").json()["leads"]
+    assert sorted(lead["email"] for lead in listed) == [
+        "crlf@trim.example",
+        "sep@trim.example",
+        "tab@trim.example",
+    ]
+
+
 def test_campaign_delete_removes_its_memberships_not_the_leads(api):
     campaign = api.campaign()
     api.import_leads(campaign, [{"email": "stay@acme.com"}])
@@ -229,6 +291,27 @@ def test_campaign_delete_removes_its_memberships_not_the_leads(api):
     again = api.campaign()
     result = api.import_leads(again, [{"email": "stay@acme.com"}])
     assert result["added_count"] == 1
+
+
+def test_a_full_last_page_has_no_next_cursor(api):
+    """``next_cursor`` is null on the last page, also when that page is exactly full."""
+    campaign = api.campaign()
+    api.import_leads(campaign, [{"email": f"p{i}@pages.example"} for i in range(4)])
+    api.post("/leads/block-list", json={"emails": ["x@pages.example", "y@pages.example"]})
+    for path, key, size in [
+        (f"/campaigns/{campaign}/leads", "leads", 4),
+        ("/leads/block-list", "block_list", 2),
+    ]:
+        full = api.get(path, params={"limit": size}).json()
+        assert len(full[key]) == size and full["next_cursor"] is None, path
+        first = api.get(path, params={"limit": size - 1}).json()
+        assert len(first[key]) == size - 1 and first["next_cursor"] is not None, path
+        rest = api.get(path, params={"limit": size - 1, "after": first["next_cursor"]}).json()
+        assert len(rest[key]) == 1 and rest["next_cursor"] is None, path
+    assert "x-next-cursor" not in api.get("/campaigns", params={"limit": 1}).headers
+    api.campaign("second")
+    paged = api.get("/campaigns", params={"limit": 1})
+    assert len(paged.json()) == 1 and paged.headers["x-next-cursor"] == str(campaign)
 
 
 def _newest_entry(api, path: str, key: str) -> int:
@@ -258,24 +341,3 @@ def test_a_deleted_objects_id_is_never_given_again(api):
     assert api.delete(f"/leads/block-list/{blocked}").status_code == 200
     api.post("/leads/block-list", json={"emails": ["next@reuse.example"]})
     assert api.delete(f"/leads/block-list/{blocked}").status_code == 404
-def test_a_full_last_page_has_no_next_cursor(api):
-    """``next_cursor`` is null on the last page, also when that page is exactly full."""
-    campaign = api.campaign()
-    api.import_leads(campaign, [{"email": f"p{i}@pages.example"} for i in range(4)])
-    api.post("/leads/block-list", json={"emails": ["x@pages.example", "y@pages.example"]})
-    for path, key, size in [
-        (f"/campaigns/{campaign}/leads", "leads", 4),
-        ("/leads/block-list", "block_list", 2),
-    ]:
-        full = api.get(path, params={"limit": size}).json()
-        assert len(full[key]) == size and full["next_cursor"] is None, path
-        first = api.get(path, params={"limit": size - 1}).json()
-        assert len(first[key]) == size - 1 and first["next_cursor"] is not None, path
-        rest = api.get(path, params={"limit": size - 1, "after": first["next_cursor"]}).json()
-        assert len(rest[key]) == 1 and rest["next_cursor"] is None, path
-    assert "x-next-cursor" not in api.get("/campaigns", params={"limit": 1}).headers
-    api.campaign("second")
-    paged = api.get("/campaigns", params={"limit": 1})
-    assert len(paged.json()) == 1 and paged.headers["x-next-cursor"] == str(campaign)
-
-

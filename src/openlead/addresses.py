@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+import idna
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 _ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -73,3 +74,18 @@ def normalise_domain(raw: str | None) -> str | None:
         return None
     address = normalise_email(f"postmaster@{candidate}")
     return domain_of(address) if address else None
+
+
+def searchable(term: str) -> str:
+    """A search term in the form addresses are stored in: lower-case, each non-ASCII part
+    between dots in its ASCII (IDNA) spelling, as domains are stored."""
+    return ".".join(_ascii_label(part) for part in term.lower().split("."))
+
+
+def _ascii_label(part: str) -> str:
+    if part.isascii():
+        return part
+    try:
+        return idna.encode(part, uts46=True).decode()
+    except idna.IDNAError:
+        return part

@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from openlead.web.text import NO_CONTROL, line, text
+from openlead.web.text import NO_CONTROL, NO_NUL, line, text
 
 MAX_LEADS_PER_REQUEST = 400
 MAX_CUSTOM_FIELDS = 200
@@ -131,8 +131,12 @@ MAX_GIVEN_EMAIL = 1000
 
 
 class LeadIn(LeadProfile):
-    # Not constrained beyond length: a missing or malformed address is a skip reason, not a 400.
-    email: line(MAX_GIVEN_EMAIL) | None = None
+    # Not constrained beyond length and NUL: a missing or malformed address is a skip reason,
+    # not a 400. White space around it, a CR/LF from a pasted cell included, is trimmed
+    # (``addresses.normalise_email``); a control character inside it makes it invalid.
+    email: Annotated[str, StringConstraints(max_length=MAX_GIVEN_EMAIL, pattern=NO_NUL)] | None = (
+        None
+    )
 
 
 class ImportSettings(BaseModel):

@@ -12,6 +12,7 @@ from openlead.db.overlap import runs_beside_python, started
 from openlead.leads import importer, repository
 from openlead.leads.lifecycle import HOLD_MISSING, EventType, LeadStatus
 from openlead.leads.schemas import (
+    MAX_CUSTOM_FIELDS,
     PROFILE_FIELDS,
     ImportBody,
     ImportRequest,
@@ -119,9 +120,22 @@ async def update_profile(
     row = await repository.update_profile(conn, account_id, lead_id, fields, custom, now)
     if row is None:
         raise NotFound("Lead")
+    _refuse_too_many_custom_fields(row.custom_fields)
     # A sequence that waited for a value may go on; the sender renders it afresh.
     await campaign_leads.lift_holds(conn, account_id, HOLD_MISSING, now, lead_id=lead_id)
     return row
+
+
+def _refuse_too_many_custom_fields(merged: dict) -> None:
+    # The limit holds for what the lead keeps, not only for one request's part of it; the
+    # request's transaction rolls the update back.
+    if len(merged) > MAX_CUSTOM_FIELDS:
+        raise BadRequest(
+            "too_many_custom_fields",
+            f"With these custom fields the lead would have {len(merged)}; a lead has at most "
+            f"{MAX_CUSTOM_FIELDS}.",
+            {"custom_fields": len(merged), "max": MAX_CUSTOM_FIELDS},
+        )
 
 
 async def standing(

@@ -108,7 +108,7 @@ async def _list_page(
 ) -> list[Row]:
     query = select(table).where(table.c.account_id == account_id)
     if search:
-        query = query.where(column.contains(search.lower(), autoescape=True))
+        query = query.where(column.contains(search, autoescape=True))
     return list((await conn.execute(page.of(query, table.c.id))).all())
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openlead.addresses import domain_of, normalise_domain, normalise_email
+from openlead.addresses import domain_of, normalise_domain, normalise_email, searchable
 from openlead.campaign_leads import repository as campaign_leads
 from openlead.clock import utcnow
 from openlead.suppression import repository
@@ -105,13 +105,17 @@ def split_mixed(values: Iterable[str]) -> tuple[list[str], list[str]]:
 async def list_blocks(
     conn: AsyncConnection, account_id: int, search: str | None, page: Page
 ) -> list[Row]:
-    return await repository.list_blocks(conn, account_id, search, page)
+    return await repository.list_blocks(conn, account_id, _stored_form(search), page)
 
 
 async def list_unsubscribes(
     conn: AsyncConnection, account_id: int, search: str | None, page: Page
 ) -> list[Row]:
-    return await repository.list_unsubscribes(conn, account_id, search, page)
+    return await repository.list_unsubscribes(conn, account_id, _stored_form(search), page)
+
+
+def _stored_form(search: str | None) -> str | None:
+    return searchable(search) if search else None
 
 
 async def unblock(conn: AsyncConnection, account_id: int, entry_id: int) -> None:

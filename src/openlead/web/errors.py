@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from openlead.db.errors import DatabaseUnavailable, Momentary, describe, momentary
-from openlead.web.text import CLOCK, FREE_TEXT, HOST, NAME, NO_CONTROL
+from openlead.web.text import CLOCK, FREE_TEXT, HOST, NAME, NO_CONTROL, NO_NUL
 
 log = logging.getLogger("openlead.errors")
 
@@ -104,6 +104,7 @@ def _location(loc: tuple[Any, ...]) -> str:
 _PATTERN_MESSAGES = {
     NO_CONTROL: "must be one line without control characters (no line breaks, tabs or NUL)",
     FREE_TEXT: "must not contain control characters other than line breaks and tabs",
+    NO_NUL: "must not contain NUL",
     NAME: "must be one line with a visible character and without control characters",
     HOST: "must be a host name (letters, digits, dots and hyphens) or an IP address",
     CLOCK: 'must be a time of day as "HH:MM", from "00:00" to "24:00"',

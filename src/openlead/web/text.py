@@ -10,6 +10,8 @@ _CONTROL = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
 NO_CONTROL = rf"^[^{_CONTROL}]*$"
 # A name: one line, and at least one character that is not white space.
 NAME = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
+# Anything but NUL, which no database column can hold.
+NO_NUL = r"^[^\x00]*$"
 # Free text may break lines and tab, but carries no other control characters.
 FREE_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 # A host name or an IP address, as a resolver takes it: nothing that could carry a second
