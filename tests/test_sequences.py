@@ -97,9 +97,16 @@ def test_steps_round_trip_in_smartleads_shape(api):
     }
     assert second["seq_number"] == 2 and second["seq_delay_details"] == {"delay_in_days": 2}
     assert second["subject"] == "" and second["seq_variants"] == []
-    # What GET answers can be sent back as it is; an empty list clears the steps.
+    # What GET answers can be sent back as it is, whole or its steps, to this campaign or
+    # another; an empty list clears the steps.
     again = save(api, campaign, body["sequences"])
     assert again.status_code == 200 and again.json()["sequences"] == body["sequences"]
+    whole = api.post(f"/campaigns/{campaign}/sequences", json=body)
+    assert whole.status_code == 200 and whole.json()["sequences"] == body["sequences"]
+    copy = api.campaign("copy")
+    copied = api.post(f"/campaigns/{copy}/sequences", json=body)
+    assert copied.status_code == 200, copied.text
+    assert api.get(f"/campaigns/{copy}/sequences").json() == {**body, "campaign_id": copy}
     assert save(api, campaign, []).json()["sequences"] == []
     assert api.get(f"/campaigns/{campaign}/sequences").json()["sequences"] == []
 
@@ -131,6 +138,25 @@ def test_preview_renders_the_guide_template_for_jordan(api):
     else:
         assert follow_up["subject"] in ("Re: Quick question", "Re: Short question")
     assert second["delay_in_days"] == 2
+
+
+def test_a_follow_up_subject_that_renders_to_nothing_replies_in_the_thread(api):
+    campaign = api.campaign()
+    api.import_leads(campaign, [JORDAN, {"email": "nobody@company.com", "first_name": "No"}])
+    steps = [
+        step(1, "Hi {{ first_name }}", subject="Hello {{ first_name }}"),
+        step(2, "Again", subject="{% if company_name %}News for {{ company_name }}{% endif %}"),
+    ]
+    assert save(api, campaign, steps).status_code == 200
+    ids = lead_ids(api, campaign)
+    subjects = {}
+    for email, lead in ids.items():
+        preview = api.get(f"/campaigns/{campaign}/leads/{lead}/preview").json()
+        subjects[email] = preview["steps"][1]["variants"][0]["subject"]
+    assert subjects == {
+        "prospect@company.com": "News for TechCo",
+        "nobody@company.com": "Re: Hello No",
+    }
 
 
 def test_preview_reports_what_alex_lacks(api):

@@ -47,6 +47,9 @@ class StepIn(BaseModel):
 class SequencesIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
+    # What GET answers, sent back whole, carries it; the path names the campaign, so a
+    # sequence read from one campaign can be saved into another.
+    campaign_id: Integer | None = None
     sequences: list[StepIn] = Field(max_length=MAX_STEPS)
 
 
