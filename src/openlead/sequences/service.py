@@ -248,6 +248,15 @@ def _thread_subject(
         return err
 
 
+def _reply_subject(thread: Callable[[], Rendered | RenderError | None]) -> Rendered:
+    replied_to = thread()
+    if isinstance(replied_to, RenderError):
+        raise replied_to
+    if replied_to is None or replied_to.text is None:
+        return Rendered(None, replied_to.missing if replied_to else ())
+    return Rendered(THREAD_PREFIX + replied_to.text)
+
+
 def _render_variant(
     seq: int,
     variant: Variant,
@@ -257,16 +266,13 @@ def _render_variant(
 ) -> RenderedVariant:
     label = variant.label
     try:
+        subject = None
         if variant.subject.strip() or seq == 1:
             subject = _render_one(variant.subject, True, values, lead_id, seq, label)
-        else:
-            replied_to = thread()
-            if isinstance(replied_to, RenderError):
-                raise replied_to
-            if replied_to is None or replied_to.text is None:
-                subject = Rendered(None, replied_to.missing if replied_to else ())
-            else:
-                subject = Rendered(THREAD_PREFIX + replied_to.text)
+        # A follow-up whose subject renders to nothing ({% if x %}...{% endif %} for a lead
+        # without x) is a reply in the thread, as an empty one is: never a blank subject.
+        if seq > 1 and (subject is None or (subject.text is not None and not subject.text.strip())):
+            subject = _reply_subject(thread)
         body = _render_one(variant.email_body, False, values, lead_id, seq, label)
     except RenderError as err:
         return RenderedVariant(label, None, None, (), str(err))
