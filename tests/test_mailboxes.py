@@ -74,6 +74,25 @@ def test_an_update_keeps_the_password_unless_given(api, sink):
     assert tested["ok"] is False and tested["stage"] == "login"
 
 
+def test_an_update_keeps_every_setting_it_leaves_out(api, sink):
+    inbox = {"imap_host": "imap.sender.example", "imap_port": 993, "imap_security": "SSL"}
+    saved = _save(api, sink.mailbox(max_email_per_day=20, **inbox))
+    required = ("from_email", "user_name", "smtp_host", "smtp_port")
+    renamed = {name: saved[name] for name in required} | {"from_name": "Samantha"}
+    updated = _save(api, {**renamed, "id": saved["id"]})
+    assert updated["from_name"] == "Samantha"
+    # Not the defaults (100 a day, STARTTLS, no inbox): a rename must not raise a daily cap.
+    assert updated["max_email_per_day"] == 20
+    assert updated["smtp_security"] == "NONE"
+    assert {name: updated[name] for name in inbox} == inbox
+    assert api.get(f"/email-accounts/{saved['id']}").json()["max_email_per_day"] == 20
+    # A null clears what may be null; a value given replaces.
+    cleared = _save(api, {**renamed, "id": saved["id"], "imap_host": None, "max_email_per_day": 5})
+    assert cleared["imap_host"] is None and cleared["imap_port"] == 993
+    assert cleared["max_email_per_day"] == 5
+    assert api.post(f"/email-accounts/{saved['id']}/test").json()["ok"] is True
+
+
 def test_the_login_test_says_where_it_failed(api, sink):
     good = _save(api, sink.mailbox())
     assert api.post(f"/email-accounts/{good['id']}/test").json() == {

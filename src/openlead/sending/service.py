@@ -36,10 +36,14 @@ _STORED = (
 
 
 def _values(body: EmailAccountSave, vault: Vault) -> dict[str, Any]:
+    """The columns to store. An update changes only what it names: a setting it leaves out
+    keeps its stored value rather than falling back to the default (a daily cap of 20 must
+    not become 100 because a script renamed the sender), and an explicit null clears it."""
     from_email = normalise_email(body.from_email)
     if from_email is None:
         raise BadRequest("invalid_email", f"{body.from_email[:320]!r} is not a valid address.")
-    values: dict[str, Any] = {name: getattr(body, name) for name in _STORED}
+    given = _STORED if body.id is None else body.model_fields_set.intersection(_STORED)
+    values: dict[str, Any] = {name: getattr(body, name) for name in given}
     values["from_name"] = body.from_name.strip()
     values["from_email"] = from_email
     if body.password is not None:
@@ -54,7 +58,7 @@ def _values(body: EmailAccountSave, vault: Vault) -> dict[str, Any]:
 
 
 async def save(conn: AsyncConnection, vault: Vault, account_id: int, body: EmailAccountSave) -> Row:
-    """Create a mailbox, or update the one ``body.id`` names (a missing password is kept)."""
+    """Create a mailbox, or update the one ``body.id`` names (what it leaves out is kept)."""
     values = _values(body, vault)
     other = await repository.email_account_by_address(conn, account_id, values["from_email"])
     if other is not None and other.id != body.id:
