@@ -201,6 +201,27 @@ def test_skip_invalid_skips_refused_leads_and_keeps_the_rest(local: Client) -> N
         )
 
 
+def test_skip_invalid_skips_a_lead_that_a_merge_would_take_past_200_custom_fields(
+    local: Client,
+) -> None:
+    first = local.create_campaign("First")
+    wide = {f"a{i}": i for i in range(150)}
+    local.import_leads(first.id, [{"email": "wide@example.com", "custom_fields": wide}])
+    second = local.create_campaign("Second")
+    batch = [
+        {"email": "ok@example.com"},
+        {"email": "wide@example.com", "custom_fields": {f"b{i}": i for i in range(51)}},
+    ]
+    settings = {"ignore_duplicate_leads_in_other_campaign": True}
+    with pytest.raises(ValidationError):
+        local.import_leads(second.id, batch, settings=settings)
+    summary = local.import_leads(second.id, batch, settings=settings, skip_invalid=True)
+    assert (summary.added, summary.skipped) == (1, 1)
+    (skipped,) = summary.skipped_leads
+    assert skipped.email == "wide@example.com" and skipped.reason == INVALID_FIELD_VALUE
+    assert "would have 201" in (skipped.detail or "")
+
+
 def test_a_batch_over_the_body_limit_is_split(local_db: str) -> None:
     key = create_account(local_db)
     app = _app(local_db, max_body_bytes=20_000)

@@ -169,6 +169,55 @@ def test_a_patch_cannot_take_a_lead_past_200_custom_fields(api):
     assert len(api.get(f"/leads/{lead}").json()["custom_fields"]) == 200
 
 
+def _count_rows(api, table: str) -> int:
+    return query(api.server.database_url, f"SELECT count(*) FROM {table}")[0][0]
+
+
+def test_an_import_cannot_merge_a_lead_past_200_custom_fields(api):
+    first, second = api.campaign("first"), api.campaign("second")
+    wide = {f"a{i}": i for i in range(150)}
+    api.import_leads(first, [{"email": "wide@fields.example", "custom_fields": wide}])
+    # Its only campaign deleted, the lead stays: still a lead that an import merges into.
+    orphan = api.campaign("gone")
+    api.import_leads(orphan, [{"email": "orphan@fields.example", "custom_fields": wide}])
+    assert api.delete(f"/campaigns/{orphan}").status_code == 200
+    before = {t: _count_rows(api, t) for t in ("leads", "campaign_leads", "lead_events")}
+    more = {f"b{i}": i for i in range(51)}
+    batch = [
+        {"email": "new@fields.example", "custom_fields": {f"c{i}": i for i in range(200)}},
+        {"email": "WIDE@fields.example", "first_name": "W", "custom_fields": more},
+        {"email": "orphan@fields.example", "custom_fields": {**more, "b51": 0}},
+    ]
+    response = api.post(
+        f"/campaigns/{second}/leads",
+        json={"lead_list": batch, "settings": {"ignore_duplicate_leads_in_other_campaign": True}},
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    # Shaped as a validation error naming each lead, so that clients can skip just those.
+    assert error["code"] == "invalid_request"
+    assert [(d["loc"], d["type"]) for d in error["details"]] == [
+        ("lead_list.1.custom_fields", "too_many_custom_fields"),
+        ("lead_list.2.custom_fields", "too_many_custom_fields"),
+    ]
+    assert "wide@fields.example would have 201" in error["details"][0]["msg"]
+    assert "orphan@fields.example would have 202" in error["details"][1]["msg"]
+    assert error["message"].startswith("'lead_list.1.custom_fields': with these custom fields")
+    assert error["message"].endswith("(and 1 more problems).")
+    # Nothing stored: not the new lead, not the merge, not a membership or an event.
+    assert {t: _count_rows(api, t) for t in before} == before
+    stored = api.get(f"/leads/{_lead_id(api, 'wide@fields.example')}").json()
+    assert stored["custom_fields"] == wide and stored["first_name"] is None
+    # Keys it has already are not new ones: up to exactly 200 is a merge like any other.
+    fifty = dict(list(more.items())[:50])
+    batch[1]["custom_fields"] = {**fifty, "a0": "x"}
+    batch[2]["custom_fields"] = wide
+    added = api.import_leads(second, batch, ignore_duplicate_leads_in_other_campaign=True)
+    assert added["added_count"] == 3
+    merged = api.get(f"/leads/{_lead_id(api, 'wide@fields.example')}").json()
+    assert len(merged["custom_fields"]) == 200 and merged["custom_fields"]["a0"] == "x"
+
+
 def test_one_lead_per_address_and_merge_rule(api):
     first = api.campaign("first")
     api.import_leads(

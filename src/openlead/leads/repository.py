@@ -70,19 +70,19 @@ class ImportChecks:
     blocked_addresses: frozenset[str]
     blocked_domains: frozenset[str]
     unsubscribed: frozenset[str]
-    # Every address that is a lead already, in a campaign or not; None where not looked up
-    # (SQLite, whose write is an upsert).
-    known_leads: frozenset[str] | None
+    # Every address that is a lead already, in a campaign or not.
+    known_leads: frozenset[str]
 
 
 # Everything an import must know before it writes, in one statement (one round trip, one
 # hand-off to SQLite's thread): whether the campaign exists, which addresses are leads in this
 # or another campaign, and which addresses and domains are on the block list or the
 # unsubscribe list (the same lookups as ``suppression.repository``'s). Each row is
-# (what, value): what 0 is the campaign (value null); 1, 2 and 3 an existing lead in this
-# campaign, in another, or in both; 4 a blocked address, 5 a blocked domain, 6 an
-# unsubscribed address. PostgreSQL reports every existing lead, 8 added to its 0 to 3, so
-# that the write can insert the new ones plainly (``_ADD_LEADS_POSTGRES``).
+# (what, value): what 0 is the campaign (value null); 8 plus 0, 1, 2 or 3 an existing lead in
+# no campaign, in this one, in another, or in both; 4 a blocked address, 5 a blocked domain, 6
+# an unsubscribed address. Every existing lead is reported: PostgreSQL's write inserts the new
+# ones plainly (``_ADD_LEADS_POSTGRES``), and only a lead that exists can be merged past the
+# custom-field limit (``custom_fields_over``).
 _IN_CAMPAIGN, _IN_OTHER, _KNOWN_LEAD = 1, 2, 8
 _BLOCKED_ADDRESS, _BLOCKED_DOMAIN, _UNSUBSCRIBED = 4, 5, 6
 
@@ -110,7 +110,7 @@ _ADDRESS_IN_SQLITE = (
 _IMPORT_CHECKS_SQLITE = f"""
 SELECT 0, NULL FROM campaigns WHERE account_id = ?1 AND id = ?2
 UNION ALL
-SELECT here + 2 * other, email FROM (
+SELECT {_KNOWN_LEAD} + here + 2 * other, email FROM (
     SELECT l.email,
            EXISTS (SELECT 1 FROM campaign_leads AS here
                    WHERE here.account_id = l.account_id AND here.campaign_id = ?2
@@ -122,7 +122,7 @@ SELECT here + 2 * other, email FROM (
                      AND other.campaign_id <> ?2) AS other
     FROM leads AS l
     WHERE l.account_id = ?1 AND {_ADDRESS_IN_SQLITE.format(addresses="?3")}
-) WHERE here OR other
+)
 UNION ALL
 -- One lookup per kind: given one OR of the two, SQLite read the account's whole block list.
 SELECT {_BLOCKED_ADDRESS}, value FROM block_list
@@ -226,7 +226,7 @@ async def import_checks(
         blocked_addresses=frozenset(found[_BLOCKED_ADDRESS]),
         blocked_domains=frozenset(found[_BLOCKED_DOMAIN]),
         unsubscribed=frozenset(found[_UNSUBSCRIBED]),
-        known_leads=frozenset(found[_KNOWN_LEAD]) if postgres else None,
+        known_leads=frozenset(found[_KNOWN_LEAD]),
     )
 
 
@@ -387,7 +387,7 @@ async def add_leads(
     campaign_id: int,
     candidates: list[Candidate],
     given: Sequence[LeadIn],
-    known_leads: frozenset[str] | None,
+    known_leads: frozenset[str],
     status: str,
     ignore_block_list: bool,
     ignore_unsubscribe_list: bool,
@@ -416,8 +416,6 @@ async def add_leads(
         )
         await record_events(conn, account_id, campaign_id, lead_ids, event_type, now)
         return
-    if known_leads is None:
-        raise TypeError("on PostgreSQL add_leads needs the candidates that are leads already")
     await conn.exec_driver_sql(
         _ADD_LEADS_POSTGRES,
         (
@@ -507,6 +505,37 @@ async def record_events(
             _RECORD_EVENTS_SQLITE,
             (account_id, campaign_id, str(event_type), payload, stamp, dumps(lead_ids)),
         )
+
+
+_CUSTOM_FIELDS_OVER_SQLITE = f"""
+SELECT l.email, n FROM (
+    SELECT l.email, (SELECT count(*) FROM json_each(l.custom_fields)) AS n FROM leads AS l
+    WHERE l.account_id = ? AND {_ADDRESS_IN_SQLITE.format(addresses="?")}
+) AS l WHERE n > ?
+"""
+_CUSTOM_FIELDS_OVER_POSTGRES = """
+SELECT l.email, n FROM unnest($2::text[], $3::text[]) AS given (email, domain)
+CROSS JOIN LATERAL (
+    SELECT email, (SELECT count(*) FROM jsonb_object_keys(custom_fields)) AS n FROM leads
+    WHERE account_id = $1 AND email_domain = given.domain AND email = given.email
+) AS l
+WHERE n > $4
+"""
+
+
+async def custom_fields_over(
+    conn: AsyncConnection, account_id: int, emails: list[str], limit: int
+) -> dict[str, int]:
+    """The leads among these addresses that hold more than ``limit`` custom fields, with
+    how many they hold."""
+    if is_postgres(conn):
+        domains = [domain_of(email) for email in emails]
+        parameters: tuple[Any, ...] = (account_id, emails, domains, limit)
+        rows = await fetch_rows(conn, _CUSTOM_FIELDS_OVER_POSTGRES, parameters)
+    else:
+        parameters = (account_id, dumps(emails), limit)
+        rows = await fetch_rows(conn, _CUSTOM_FIELDS_OVER_SQLITE, parameters)
+    return dict(rows)
 
 
 def address_is_one_of(conn: AsyncConnection, emails: list[str]) -> ColumnElement[bool]:

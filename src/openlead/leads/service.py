@@ -86,7 +86,50 @@ async def import_leads(
             EventType.LEAD_ADDED,
             utcnow(),
         )
+        await _refuse_merges_past_the_limit(conn, account_id, plan.adds, request, checks)
     return plan.result()
+
+
+async def _refuse_merges_past_the_limit(
+    conn: AsyncConnection,
+    account_id: int,
+    adds: list[importer.Candidate],
+    request: ImportRequest,
+    checks: repository.ImportChecks,
+) -> None:
+    """Refuse the import when a merge took an existing lead past the custom-field limit.
+
+    A new lead is held to it by validation; an existing one can pass it only by gaining keys,
+    so only those are counted, after the write, in what the database now holds. The request's
+    transaction then rolls the whole import back, as for any refused request. The answer has
+    the shape of a validation error that names each lead's position, so that a client which
+    skips invalid leads and sends the rest (the SDK's ``skip_invalid``) handles it too.
+    """
+    merging = [
+        c
+        for c in adds
+        if c.email in checks.known_leads and request.lead_list[c.position].custom_fields
+    ]
+    if not merging:
+        return
+    over = await repository.custom_fields_over(
+        conn, account_id, [c.email for c in merging], MAX_CUSTOM_FIELDS
+    )
+    problems = [
+        {
+            "loc": f"lead_list.{c.position}.custom_fields",
+            "type": "too_many_custom_fields",
+            "msg": f"with these custom fields the lead {c.email} would have {over[c.email]}; "
+            f"a lead has at most {MAX_CUSTOM_FIELDS}",
+        }
+        for c in merging
+        if c.email in over
+    ]
+    if problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise BadRequest(
+            "invalid_request", f"'{problems[0]['loc']}': {problems[0]['msg']}{more}.", problems
+        )
 
 
 def _addresses_of(request: ImportRequest) -> list[str | None]:
