@@ -1,9 +1,10 @@
 """A real SMTP server for the sending tests: aiosmtpd on a free port, in a thread of its own.
 
 It keeps every message it accepted, parsed, and can be told to refuse an address (a 550 at
-RCPT TO, a bounce), to defer one (a 451), to refuse a sender (a 553 at MAIL FROM), to refuse
-RSET, to require a login, or to take its time over DATA. Like every aiosmtpd server (and
-Postfix), it keeps a refused transaction open until RSET: another MAIL FROM is a 503.
+RCPT TO, a bounce), to defer one (a 451), to answer one with any reply at RCPT TO or at DATA,
+to refuse a sender (a 553 at MAIL FROM), to refuse RSET, to require a login, or to take its
+time over DATA. Like every aiosmtpd server (and Postfix), it keeps a refused transaction open
+until RSET: another MAIL FROM is a 503.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ class _Handler:
         address = address.lower()
         if address in self.sink.refuse:
             return "550 5.1.1 No such user here"
+        if address in self.sink.replies:
+            return self.sink.replies[address]
         if address in self.sink.defer:
             return "451 4.7.1 Try again later"
         envelope.rcpt_tos.append(address)
@@ -90,6 +93,9 @@ class _Handler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.sink.data_delay:
             await asyncio.sleep(self.sink.data_delay)
+        for address in envelope.rcpt_tos:
+            if address in self.sink.data_replies:
+                return self.sink.data_replies[address]
         with self.sink.lock:
             self.sink.messages.append(
                 Received(
@@ -137,6 +143,8 @@ class SmtpSink:
     password: str | None = None
     refuse: set[str] = field(default_factory=set)
     defer: set[str] = field(default_factory=set)
+    replies: dict[str, str] = field(default_factory=dict)  # address -> its reply at RCPT TO
+    data_replies: dict[str, str] = field(default_factory=dict)  # address -> the reply to DATA
     refuse_senders: set[str] = field(default_factory=set)  # a 553 at MAIL FROM
     refuse_reset: bool = False  # a 502 to RSET
     data_delay: float = 0.0

@@ -25,6 +25,7 @@ from tests.sending_support import (
     lead_id,
     leads,
     mailbox,
+    membership,
     statuses,
     tick,
     utc,
@@ -271,6 +272,26 @@ def test_a_report_of_a_delay_changes_nothing(quiet, sink, imap, action, status):
     assert _bounced(quiet, campaign_id) == []
     assert statuses(quiet, campaign_id) == {LEAD: "IN_PROGRESS"}
     assert tick(quiet.server, later(MONDAY, days=3)) == 1
+
+
+@pytest.mark.parametrize("status", ["5.7.1", "5.7.26", "5.2.2"])
+def test_a_late_report_that_blames_the_sender_or_the_content_blocks_nobody(
+    quiet, sink, imap, status
+):
+    """A report of a failure for the sender's or the content's sake (spam, DMARC, a full
+    mailbox): the lead's sequence stops, as after a rejection at RCPT TO, but its status
+    stays and its address is not block-listed."""
+    campaign_id, sent = _first_step(quiet, sink, imap)
+    imap.deliver(delivery_report(LEAD, sent.message_id, status=status))
+    assert read_replies(quiet.server, later(MONDAY, minutes=5)) == 1
+    (bounced,) = _bounced(quiet, campaign_id)
+    assert bounced["status"] == status and bounced["reported"] is True
+    assert bounced["permanent"] is False and bounced["rejected"] is True
+    assert statuses(quiet, campaign_id) == {LEAD: "IN_PROGRESS"}
+    state = membership(quiet.server, campaign_id, LEAD)
+    assert (state["next_seq"], state["hold"]) == (None, "rejected")
+    assert quiet.get("/leads/block-list").json()["block_list"] == []
+    assert tick(quiet.server, later(MONDAY, days=3)) == 0
 
 
 def test_a_report_about_someone_else_bounces_nobody(quiet, sink, imap):

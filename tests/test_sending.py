@@ -11,6 +11,7 @@ from itertools import pairwise
 
 import pytest
 
+from openlead.sending.dispatcher import MAX_ATTEMPTS
 from tests.sending_support import (
     ALWAYS,
     TWO_STEPS,
@@ -163,6 +164,57 @@ def test_a_temporary_refusal_waits_and_changes_no_status(quiet, sink):
     assert [m.to for m in sink.received()] == ["lead0@example.com"]
     assert statuses(quiet, campaign_id) == {"lead0@example.com": "IN_PROGRESS"}
     assert quiet.get("/leads/block-list").json()["block_list"] == []
+
+
+@pytest.mark.parametrize(
+    ("where", "reply"),
+    [
+        ("replies", "550 5.7.1 Service unavailable; client host blocked using zen.spamhaus.org"),
+        ("data_replies", "554 5.7.1 Message rejected as spam"),
+        ("replies", "552 5.2.2 Mailbox full"),
+    ],
+)
+def test_a_rejection_that_is_not_the_address_is_retried_and_blocks_nobody(
+    quiet, sink, where, reply
+):
+    """A 5xx whose enhanced code blames the sender, the content or a policy is not a bounce:
+    the address may be good (a block list that holds the sending server refuses every lead at
+    that provider). The step is tried again like a deferral; when the tries run out the
+    sequence stops, the status stays and the address stays off the block list."""
+    getattr(sink, where)["lead0@example.com"] = reply
+    box = mailbox(quiet, sink)
+    campaign_id = campaign(quiet, [box], leads(2))
+    _run(quiet, MONDAY, ticks=1)
+    state = membership(quiet.server, campaign_id, "lead0@example.com")
+    assert state["status"] == "NOT_CONTACTED" and state["attempts"] == 1 and state["next_seq"] == 1
+    assert [m.to for m in sink.received()] == ["lead1@example.com"]
+    assert quiet.get("/leads/block-list").json()["block_list"] == []
+    assert _run(quiet, later(MONDAY, minutes=4)) == 0  # the first retry is after 5 minutes
+    # Tried again and refused again, each try a little later, until the tries run out.
+    for attempt in range(2, MAX_ATTEMPTS + 1):
+        _run(quiet, later(MONDAY, hours=7 * attempt), ticks=1)
+        state = membership(quiet.server, campaign_id, "lead0@example.com")
+        assert state["attempts"] == attempt
+    assert state["next_seq"] is None and state["hold"] == "rejected"
+    assert statuses(quiet, campaign_id)["lead0@example.com"] == "NOT_CONTACTED"
+    assert quiet.get("/leads/block-list").json()["block_list"] == []
+    timeline = events(quiet, campaign_id, lead_id(quiet, "lead0@example.com"))
+    assert [e["type"] for e in timeline] == ["LEAD_ADDED", "EMAIL_BOUNCED"]
+    assert timeline[1]["rejected"] is True and timeline[1]["permanent"] is False
+    assert timeline[1]["smtp_code"] == int(reply[:3])
+    assert listed(quiet, campaign_id, "hold")["lead0@example.com"] == ("rejected",)
+    _run(quiet, later(MONDAY, days=10))
+    assert "lead0@example.com" not in [m.to for m in sink.received()]
+
+
+def test_a_refusal_of_the_address_at_data_is_a_bounce(quiet, sink):
+    sink.data_replies["lead0@example.com"] = "550 5.1.1 User unknown"
+    box = mailbox(quiet, sink)
+    campaign_id = campaign(quiet, [box], leads(1))
+    _run(quiet, MONDAY, ticks=1)
+    assert statuses(quiet, campaign_id) == {"lead0@example.com": "BOUNCED"}
+    entries = quiet.get("/leads/block-list").json()["block_list"]
+    assert [(e["value"], e["source"]) for e in entries] == [("lead0@example.com", "bounce")]
 
 
 def _first_of_three_refused(quiet: Api, sink: SmtpSink) -> tuple[int, int, int]:

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from openlead.sending import compose
 from openlead.sending.schedule import Schedule, parse_clock
+from openlead.sending.smtp import permanent_verdict
 from openlead.sending.tally import KEPT_QUARTERS, Tally, quarter_of
 from openlead.tracking.tokens import EmailRef, Purpose, Token, issue, read
 from openlead.vault import SECRET_FILE, Vault, VaultError, load_master_secret
@@ -523,3 +524,32 @@ def test_the_links_a_message_names_are_the_ones_its_click_tokens_count(body: str
     assert composed.links[0] == "https://one.example/?a=1&b=2"
     assert all(link in html.unescape(body) for link in composed.links)
     assert compose.compose(_draft(body=body), _tracking(click_url=None)).links == []
+
+
+@pytest.mark.parametrize(
+    ("text", "verdict"),
+    [
+        # The address: a bounce.
+        ("5.1.1 No such user here", "permanent"),
+        ("5.1.10 Recipient address rejected: null MX", "permanent"),
+        ("5.2.1 The email account that you tried to reach is disabled", "permanent"),
+        ("5.4.1 Recipient address rejected: Access denied", "permanent"),
+        ("5.0.0 User unknown", "permanent"),
+        ("No such user here", "permanent"),  # no enhanced code: "550 No such user" reads so
+        ("Requested action not taken: 5.7.1 inside the text", "permanent"),
+        # The sender, the content or a policy: the address may be good.
+        ("5.7.1 Service unavailable; client host blocked using zen.spamhaus.org", "rejected"),
+        ("5.7.26 Unauthenticated email from example.com is not accepted (DMARC)", "rejected"),
+        ("  5.7.1 Message rejected as spam", "rejected"),
+        ("5.6.0 Content rejected", "rejected"),
+        ("5.3.4 Message too big for system", "rejected"),
+        ("5.2.2 Mailbox full", "rejected"),
+        ("5.2.3 Message length exceeds administrative limit", "rejected"),
+        ("5.1.8 Sender address rejected: Domain not found", "rejected"),
+        ("5.1.7 Bad sender's mailbox address syntax", "rejected"),
+    ],
+)
+def test_a_permanent_reply_is_the_addresss_unless_its_code_blames_something_else(
+    text: str, verdict: str
+) -> None:
+    assert permanent_verdict(text) == verdict

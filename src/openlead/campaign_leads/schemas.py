@@ -28,7 +28,8 @@ class CampaignLead(LeadView):
         "on the block or unsubscribe list), missing_variables (a template needs a value the "
         "lead lacks), render_error; or stopped_on_email_opened, stopped_on_link_clicked, "
         "stopped_on_email_replied (the campaign's stop_lead_settings), bounced (a delivery "
-        "report read from the inbox)."
+        "report read from the inbox), rejected (the recipient's server kept refusing the "
+        "message for a reason that is not the address's: a policy block, spam, its size)."
     )
     email_account_id: int | None = Field(
         description="The mailbox that sends its sequence, from its first email on."

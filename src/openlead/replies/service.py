@@ -3,7 +3,9 @@ the campaign stops a lead's sequence on a reply (``stop_lead_settings: REPLY_TO_
 default), no further step for that lead in that campaign. An automatic answer (out of office)
 is recorded as such and stops nothing; a campaign that does not track replies
 (``DONT_TRACK_REPLY_TO_AN_EMAIL``) records none. A delivery report that says a lead's address
-failed for good bounces the lead, as a refusal at RCPT TO would have (docs/sending.md)."""
+failed for good bounces the lead, as a refusal at RCPT TO would have; one that says the message
+was refused for the sender's or the content's sake stops the lead's sequence and blocks nobody
+(docs/sending.md)."""
 
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openlead.campaign_leads import repository as campaign_leads
 from openlead.campaign_leads import service as memberships
-from openlead.leads.lifecycle import EventType, LeadStatus
+from openlead.leads.lifecycle import HOLD_REJECTED, EventType, LeadStatus
 from openlead.replies import repository
 from openlead.replies.answers import Answer, Failure, Report
 from openlead.sending import repository as sending
+from openlead.sending.smtp import permanent_verdict
 from openlead.suppression import service as suppression
 from openlead.tracking.repository import stop_sequence
 from openlead.tracking.tokens import EmailRef
@@ -108,22 +111,29 @@ async def _bounced(
     await sending.set_message_state(
         conn, account_id, email.id, sending.BOUNCED, now, error, from_states=sending.DELIVERED
     )
+    # As at RCPT TO: a failure for the sender's or the content's sake (5.7.x and the like)
+    # says nothing against the address, so it stops the sequence and blocks nobody.
+    address_failed = permanent_verdict(failure.status) == "permanent"
     bounced = {
         "seq_number": email.seq_number,
         "email_account_id": mailbox.id,
         "status": failure.status,
         "diagnostic": failure.diagnostic,
-        "permanent": True,
+        "permanent": address_failed,
         "reported": True,
+        **({} if address_failed else {"rejected": True}),
     }
     event = (lead_id, campaign_id, EventType.EMAIL_BOUNCED.value, bounced)
     # The bounce first, then what it caused, at its moment: as the sender records a refusal.
     await campaign_leads.record_events(conn, account_id, [event], now)
+    ref = EmailRef(account_id, campaign_id, lead_id, email.seq_number)
+    if not address_failed:
+        await stop_sequence(conn, ref, HOLD_REJECTED, now)
+        return True
     if member.status in LATE_BOUNCE_STATUSES:
         await memberships.change_status(
             conn, account_id, campaign_id, lead_id, LeadStatus.BOUNCED.value, BOUNCE_SOURCE, now
         )
-    ref = EmailRef(account_id, campaign_id, lead_id, email.seq_number)
     await stop_sequence(conn, ref, BOUNCED_HOLD, now)
     await suppression.block(conn, account_id, [failure.recipient], [], source=BOUNCE_SOURCE)
     return True

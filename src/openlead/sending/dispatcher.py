@@ -45,7 +45,13 @@ from openlead.clock import utcnow
 from openlead.config import Settings
 from openlead.db.engine import Database
 from openlead.db.errors import describe, momentary
-from openlead.leads.lifecycle import HOLD_MISSING, HOLD_RENDER, EventType, LeadStatus
+from openlead.leads.lifecycle import (
+    HOLD_MISSING,
+    HOLD_REJECTED,
+    HOLD_RENDER,
+    EventType,
+    LeadStatus,
+)
 from openlead.sending import compose, repository, smtp
 from openlead.sending import service as mailboxes
 from openlead.sending.journal import Journal, Returns
@@ -60,8 +66,9 @@ from openlead.vault import Vault, VaultError
 
 log = logging.getLogger("openlead.sending")
 
-# A deferred step (4xx) is tried again after 5 min, 15 min, 45 min, ...; after this many
-# tries it counts as a bounce (docs/sending.md).
+# A deferred step (4xx), or a message rejected for a reason that is not the address's, is
+# tried again after 5 min, 15 min, 45 min, ...; after this many tries a deferral counts as a
+# bounce and a rejection stops the lead's sequence (docs/sending.md).
 MAX_ATTEMPTS = 8
 RETRY_BASE = timedelta(minutes=5)
 RETRY_CAP = timedelta(hours=6)
@@ -939,20 +946,57 @@ def _uncertain(send: Send, mark: int, message_id: str, variant: str, now: dateti
 
 
 def _failed(send: Send, reply: smtp.Reply, mark: int | None, now: datetime) -> Any:
-    """A refusal: a bounce when permanent, a later try when temporary."""
+    """A refusal: a bounce when it is about the address; otherwise a later try, and when the
+    tries run out a bounce if the server kept deferring, the sequence stopped (the address
+    not blocked) if it kept rejecting the message."""
 
     async def operation(conn: AsyncConnection, returns: Returns) -> None:
         attempts = send.attempts + 1
-        if reply.verdict == "permanent" or attempts >= MAX_ATTEMPTS:
+        if reply.verdict == "permanent" or (
+            reply.verdict == "temporary" and attempts >= MAX_ATTEMPTS
+        ):
             await _bounce(conn, send, reply, mark, now)
             return
         if mark is not None:
             await repository.forget_message(conn, send.account_id, mark)
         returns.mailbox(send.account_id, send.mailbox.id, send.mailbox.quarter)
+        if attempts >= MAX_ATTEMPTS:
+            await _stop_rejected(conn, send, reply, attempts, now)
+            return
         values = {"next_send_at": now + retry_delay(attempts), "attempts": attempts}
         await _set(conn, send, values)
 
     return operation
+
+
+def _refusal(send: Send, reply: smtp.Reply) -> dict[str, Any]:
+    """The EMAIL_BOUNCED event's data for a refusal of the step's message."""
+    return {
+        "seq_number": send.seq_number,
+        "email_account_id": send.mailbox.id,
+        "smtp_code": reply.code,
+        "smtp_message": reply.message,
+        "permanent": reply.verdict == "permanent",
+    }
+
+
+async def _stop_rejected(
+    conn: AsyncConnection, send: Send, reply: smtp.Reply, attempts: int, now: datetime
+) -> None:
+    """The recipient's server refused the message every time, for the sender's or the
+    content's sake: the lead's sequence stops, its status stays, and its address is left off
+    the block list, since nothing says it is bad (docs/sending.md)."""
+    values = {
+        "next_seq": None,
+        "next_send_at": None,
+        "hold": HOLD_REJECTED,
+        "attempts": attempts,
+        "updated_at": now,
+    }
+    if not await _set(conn, send, values):
+        return
+    events = _events(send, (EventType.EMAIL_BOUNCED, _refusal(send, reply) | {"rejected": True}))
+    await campaign_leads.record_events(conn, send.account_id, events, now)
 
 
 async def _bounce(
@@ -982,14 +1026,7 @@ async def _bounce(
     moved = await _move_on(conn, send, values_for)
     if moved is None:
         return
-    bounced = {
-        "seq_number": send.seq_number,
-        "email_account_id": send.mailbox.id,
-        "smtp_code": reply.code,
-        "smtp_message": reply.message,
-        "permanent": reply.verdict == "permanent",
-    }
-    events = [(EventType.EMAIL_BOUNCED, bounced), *_status_change(*moved, "bounce")]
+    events = [(EventType.EMAIL_BOUNCED, _refusal(send, reply)), *_status_change(*moved, "bounce")]
     await campaign_leads.record_events(conn, send.account_id, _events(send, *events), now)
     await suppression.block(conn, send.account_id, [send.lead.email], [], source="bounce")
 

@@ -4,7 +4,12 @@ A message goes in two halves: ``offer`` (MAIL FROM and RCPT TO: the recipient's 
 yes or no to the address; nothing has been sent yet) and ``hand_over`` (DATA: the content).
 Every failure is sorted into one of:
 
-- ``permanent``: a 5xx reply about the message or the address: a bounce;
+- ``permanent``: a 5xx reply about the address: a bounce;
+- ``rejected``: a 5xx reply whose enhanced status code (RFC 3463) puts the fault with the
+  sender, the content or a policy, not with the address: ``5.7.x`` (a block list that holds
+  the sending server, DMARC, "looks like spam"), ``5.6.x`` and ``5.3.x`` (the content, the
+  size), ``5.2.2`` (mailbox full), ``5.2.3`` (too large), ``5.1.7``/``5.1.8`` (the sender's
+  address). The address may well be good: it is tried again later and never block-listed;
 - ``temporary``: a 4xx reply: the same step may go later;
 - ``uncertain``: the connection broke after the content was on its way: the server may or may
   not have taken it, so it must never be sent again.
@@ -18,6 +23,7 @@ the session is ready for the next message, or closed when RSET fails, to be open
 
 from __future__ import annotations
 
+import re
 import ssl
 from dataclasses import dataclass
 from typing import Literal
@@ -25,7 +31,14 @@ from typing import Literal
 import aiosmtplib
 
 Security = Literal["SSL", "STARTTLS", "NONE"]
-Verdict = Literal["accepted", "permanent", "temporary", "uncertain"]
+Verdict = Literal["accepted", "permanent", "rejected", "temporary", "uncertain"]
+
+# An enhanced status code leads the reply's text (RFC 2034): class.subject.detail.
+_ENHANCED_CODE = re.compile(r"\s*5\.(\d{1,3})\.(\d{1,3})\b")
+# (subject, detail) of the permanent failures that are not the address's; None: any detail.
+_NOT_THE_ADDRESS: frozenset[tuple[int, int | None]] = frozenset(
+    {(7, None), (6, None), (3, None), (2, 2), (2, 3), (1, 7), (1, 8)}
+)
 
 
 @dataclass(frozen=True)
@@ -102,9 +115,24 @@ async def open_session(config: MailboxConfig) -> aiosmtplib.SMTP:
     return smtp
 
 
+def permanent_verdict(message: str) -> Verdict:
+    """Whether a 5xx reply is about the address (``permanent``) or not (``rejected``), by
+    the enhanced status code its text starts with. Without one it is the address's, as
+    "550 No such user" is: most servers that give no enhanced code mean that."""
+    found = _ENHANCED_CODE.match(message)
+    if found is None:
+        return "permanent"
+    subject, detail = int(found[1]), int(found[2])
+    if (subject, None) in _NOT_THE_ADDRESS or (subject, detail) in _NOT_THE_ADDRESS:
+        return "rejected"
+    return "permanent"
+
+
 def _by_code(exc: aiosmtplib.SMTPResponseException) -> Reply:
-    verdict: Verdict = "permanent" if 500 <= exc.code < 600 else "temporary"
-    return Reply(verdict, exc.code, _text(exc))
+    text = _text(exc)
+    if 500 <= exc.code < 600:
+        return Reply(permanent_verdict(text), exc.code, text)
+    return Reply("temporary", exc.code, text)
 
 
 async def reset(smtp: aiosmtplib.SMTP) -> None:
