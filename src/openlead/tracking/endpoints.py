@@ -21,7 +21,9 @@ from openlead.web.deps import PublicWriteConn
 from openlead.web.errors import NotFound
 
 router = APIRouter(tags=["tracking"])
-TokenText = Annotated[str, Path(min_length=1, max_length=200)]
+# No length limit: a token of any other length is a link that does not exist (404), as a
+# forged one is; the request line itself is bounded by the HTTP server.
+TokenText = Annotated[str, Path(min_length=1)]
 # The smallest transparent GIF.
 PIXEL = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00"
