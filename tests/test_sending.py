@@ -373,6 +373,28 @@ def test_a_lead_missing_a_variable_waits_for_it(quiet, sink):
         assert "{{" not in message.text() and "Hi ," not in message.text()
 
 
+def test_a_lead_whose_first_subject_renders_to_nothing_waits_for_a_value(quiet, sink):
+    box = mailbox(quiet, sink)
+    steps = [{**TWO_STEPS[0], "subject": "{% if company_name %}For {{company_name}}{% endif %}"}]
+    campaign_id = campaign(quiet, [box], [], steps=steps)
+    quiet.import_leads(
+        campaign_id,
+        [
+            {"email": "a@example.com", "first_name": "A", "company_name": "Acme"},
+            {"email": "b@example.com", "first_name": "B"},
+        ],
+    )
+    _run(quiet, MONDAY)
+    assert [m.message["Subject"] for m in sink.received()] == ["For Acme"]
+    held = _sequence_state(quiet, campaign_id)["b@example.com"]
+    assert held[0] == 1 and held[2] == "render_error"
+    patched = quiet.patch(f"/leads/{lead_id(quiet, 'b@example.com')}", json={"company_name": "Bo"})
+    assert patched.status_code == 200
+    assert _sequence_state(quiet, campaign_id)["b@example.com"][2] is None
+    _run(quiet, later(MONDAY, minutes=1))
+    assert [m.message["Subject"] for m in sink.received()] == ["For Acme", "For Bo"]
+
+
 def test_the_window_in_the_campaigns_time_zone(quiet, sink):
     box = mailbox(quiet, sink)
     window = {

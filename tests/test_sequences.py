@@ -159,6 +159,33 @@ def test_a_follow_up_subject_that_renders_to_nothing_replies_in_the_thread(api):
     }
 
 
+def test_a_first_subject_or_a_body_that_renders_to_nothing_is_an_error_for_that_lead(api):
+    campaign = api.campaign()
+    api.import_leads(
+        campaign,
+        [JORDAN, {"email": "nobody@company.com", "first_name": "No"}],
+    )
+    steps = [
+        step(
+            1,
+            "Hi {{ first_name }}",
+            subject="{% if company_name %}News for {{ company_name }}{% endif %}",
+        ),
+        step(2, "{% if company_name %}More on {{ company_name }}{% endif %}", subject=""),
+    ]
+    assert save(api, campaign, steps).status_code == 200
+    ids = lead_ids(api, campaign)
+    previews = {
+        email: api.get(f"/campaigns/{campaign}/leads/{lead}/preview").json()["steps"]
+        for email, lead in ids.items()
+    }
+    first, second = (s["variants"][0] for s in previews["prospect@company.com"])
+    assert first["subject"] == "News for TechCo" and second["email_body"] == "More on TechCo"
+    first, second = (s["variants"][0] for s in previews["nobody@company.com"])
+    assert first["subject"] is None and first["error"] == "the subject renders to nothing"
+    assert second["email_body"] is None and second["error"] == "the body renders to nothing"
+
+
 def test_preview_reports_what_alex_lacks(api):
     campaign, ids = guide_campaign(api)
     preview = api.get(f"/campaigns/{campaign}/leads/{ids['alex@acmecorp.com']}/preview").json()

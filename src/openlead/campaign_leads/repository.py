@@ -519,15 +519,20 @@ async def hold_addresses(
 async def lift_holds(
     conn: AsyncConnection,
     account_id: int,
-    reason: str,
+    reasons: str | Sequence[str],
     now: datetime,
     emails: Sequence[str] = (),
     domains: Sequence[str] = (),
     lead_id: int | None = None,
     campaign_id: int | None = None,
 ) -> None:
-    """Make held leads due again (the sender then decides afresh)."""
-    conditions = [campaign_leads.c.account_id == account_id, campaign_leads.c.hold == reason]
+    """Make leads held for this reason (or these) due again (the sender then decides
+    afresh)."""
+    held_for = [reasons] if isinstance(reasons, str) else list(reasons)
+    conditions = [
+        campaign_leads.c.account_id == account_id,
+        campaign_leads.c.hold.in_(held_for),
+    ]
     if campaign_id is not None:
         conditions.append(campaign_leads.c.campaign_id == campaign_id)
     if lead_id is not None:

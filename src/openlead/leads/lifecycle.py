@@ -29,6 +29,8 @@ class EventType(StrEnum):
 # Why a lead's sequence waits (campaign_leads.hold), besides a suppression list's entry.
 HOLD_MISSING = "missing_variables"  # a template needs a value the lead does not have
 HOLD_RENDER = "render_error"  # a template could not be rendered for the lead
+# The holds that a change of the lead's profile or of the sequence may lift.
+TEMPLATE_HOLDS = (HOLD_MISSING, HOLD_RENDER)
 # The recipient's server kept refusing the message for the sender's or the content's sake
 # (a 5.7.x policy block, spam, too large): the sequence ended without blocking the address.
 HOLD_REJECTED = "rejected"

@@ -10,7 +10,7 @@ from openlead.campaign_leads import repository as campaign_leads
 from openlead.clock import utcnow
 from openlead.db.overlap import runs_beside_python, started
 from openlead.leads import importer, repository
-from openlead.leads.lifecycle import HOLD_MISSING, EventType, LeadStatus
+from openlead.leads.lifecycle import TEMPLATE_HOLDS, EventType, LeadStatus
 from openlead.leads.schemas import (
     MAX_CUSTOM_FIELDS,
     PROFILE_FIELDS,
@@ -164,8 +164,9 @@ async def update_profile(
     if row is None:
         raise NotFound("Lead")
     _refuse_too_many_custom_fields(row.custom_fields)
-    # A sequence that waited for a value may go on; the sender renders it afresh.
-    await campaign_leads.lift_holds(conn, account_id, HOLD_MISSING, now, lead_id=lead_id)
+    # A sequence that waited for a value may go on; the sender renders it afresh. A template
+    # that rendered to nothing for the lead may render now too.
+    await campaign_leads.lift_holds(conn, account_id, TEMPLATE_HOLDS, now, lead_id=lead_id)
     return row
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openlead.campaign_leads import repository as campaign_leads
 from openlead.clock import utcnow
-from openlead.leads.lifecycle import HOLD_MISSING, HOLD_RENDER
+from openlead.leads.lifecycle import TEMPLATE_HOLDS
 from openlead.leads.schemas import PROFILE_FIELDS
 from openlead.sequences import repository
 from openlead.sequences.schemas import MAIN_VARIANT, SequencesIn
@@ -186,8 +186,7 @@ async def save(
     now = utcnow()
     await repository.replace_steps(conn, account_id, campaign_id, rows, now)
     # Leads that waited for a template they could not fill are tried with the new ones.
-    for reason in (HOLD_MISSING, HOLD_RENDER):
-        await campaign_leads.lift_holds(conn, account_id, reason, now, campaign_id=campaign_id)
+    await campaign_leads.lift_holds(conn, account_id, TEMPLATE_HOLDS, now, campaign_id=campaign_id)
     return steps
 
 
@@ -279,6 +278,13 @@ def _render_variant(
     missing = tuple(sorted(set(subject.missing) | set(body.missing)))
     if missing:
         return RenderedVariant(label, None, None, missing)
+    # Step 1's subject, or any body, that renders to nothing for this lead ({% if x %}...
+    # {% endif %} around all of it, for a lead without x) is not sent blank: the lead is held
+    # as for any template that cannot be rendered for it, until its profile or the sequence
+    # changes.
+    for part, text in (("subject", subject.text), ("body", body.text)):
+        if text is not None and not text.strip():
+            return RenderedVariant(label, None, None, (), f"the {part} renders to nothing")
     return RenderedVariant(label, subject.text, body.text)
 
 
