@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.support import query
 from tests.test_templates import GUIDE_TEMPLATE
 
@@ -92,8 +94,15 @@ def test_steps_round_trip_in_smartleads_shape(api):
         "subject": "Congrats on the {{ funding_round | default: 'news' }}, {{first_name}}",
         "email_body": GUIDE_TEMPLATE,
         "seq_variants": [
-            {"variant_label": "B", "subject": "{Quick|Short} question", "email_body": "{{x}}"}
+            {
+                "variant_label": "B",
+                "subject": "{Quick|Short} question",
+                "email_body": "{{x}}",
+                "variant_distribution_percentage": None,
+            }
         ],
+        "variant_distribution_type": "MANUAL_EQUAL",
+        "variant_distribution_percentage": None,
     }
     assert second["seq_number"] == 2 and second["seq_delay_details"] == {"delay_in_days": 2}
     assert second["subject"] == "" and second["seq_variants"] == []
@@ -157,6 +166,137 @@ def test_a_follow_up_subject_that_renders_to_nothing_replies_in_the_thread(api):
         "prospect@company.com": "News for TechCo",
         "nobody@company.com": "Re: Hello No",
     }
+
+
+# SmartLead's own example of saving a sequence: step 1 with a day's delay, its variants
+# (labelled from "A") in seq_variants with no body of the step's own, SmartLead's ids and its
+# A/B-test settings.
+SMARTLEAD_SEQUENCE = {
+    "sequences": [
+        {
+            "id": 8494,
+            "seq_number": 1,
+            "seq_delay_details": {"delay_in_days": 1},
+            "variant_distribution_type": "MANUAL_EQUAL",
+            "lead_distribution_percentage": 40,
+            "winning_metric_property": "OPEN_RATE",
+            "seq_variants": [
+                {
+                    "subject": "Subject",
+                    "email_body": "<p>Hi<br><br>How are you?<br><br>Hope you're doing good</p>",
+                    "variant_label": "A",
+                    "id": 2535,
+                    "variant_distribution_percentage": 20,
+                },
+                {
+                    "subject": "Ema a",
+                    "email_body": "<p>This is a new game a</p>",
+                    "variant_label": "B",
+                    "id": 2536,
+                    "variant_distribution_percentage": 60,
+                },
+            ],
+        },
+        {
+            "id": 8495,
+            "seq_number": 2,
+            "seq_type": "EMAIL",
+            "seq_delay_details": {"delay_in_days": 1},
+            "subject": "",
+            "email_body": "<p>Bye</p>",
+        },
+    ]
+}
+
+
+def test_smartleads_own_sequence_body_is_taken(api):
+    campaign = api.campaign()
+    response = api.post(f"/campaigns/{campaign}/sequences", json=SMARTLEAD_SEQUENCE)
+    assert response.status_code == 200, response.text
+    first, second = api.get(f"/campaigns/{campaign}/sequences").json()["sequences"]
+    # Step 1 goes first whatever delay it names; variant A is the step's own.
+    assert first["seq_delay_details"] == {"delay_in_days": 0}
+    assert (first["subject"], first["email_body"]) == (
+        "Subject",
+        SMARTLEAD_SEQUENCE["sequences"][0]["seq_variants"][0]["email_body"],
+    )
+    assert [v["variant_label"] for v in first["seq_variants"]] == ["B"]
+    # MANUAL_EQUAL: the percentages it also sends are not used.
+    assert first["variant_distribution_type"] == "MANUAL_EQUAL"
+    assert first["seq_variants"][0]["variant_distribution_percentage"] is None
+    assert second["seq_delay_details"] == {"delay_in_days": 1} and second["subject"] == ""
+
+
+def test_a_step_split_by_percentage(api):
+    campaign = api.campaign()
+    api.import_leads(campaign, [{"email": f"p{i}@split.com"} for i in range(40)])
+    split = step(
+        1,
+        "A body",
+        subject="A subject",
+        variant_distribution_type="MANUAL_PERCENTAGE",
+        variant_distribution_percentage=0,
+        seq_variants=[
+            {
+                "variant_label": "B",
+                "subject": "B subject",
+                "email_body": "B body",
+                "variant_distribution_percentage": 100,
+            },
+            {"variant_label": "C", "subject": "C", "email_body": "C body"},
+        ],
+    )
+    response = save(api, campaign, [split])
+    assert response.status_code == 200, response.text
+    (saved,) = api.get(f"/campaigns/{campaign}/sequences").json()["sequences"]
+    assert saved["variant_distribution_type"] == "MANUAL_PERCENTAGE"
+    assert saved["variant_distribution_percentage"] == 0
+    shares = [v["variant_distribution_percentage"] for v in saved["seq_variants"]]
+    assert shares == [100, 0]  # a variant left without one gets none
+    # What GET answers saves back the same.
+    assert save(api, campaign, [saved]).json()["sequences"] == [saved]
+    # A variant at 0% is never sent: every lead gets B.
+    for lead in lead_ids(api, campaign).values():
+        preview = api.get(f"/campaigns/{campaign}/leads/{lead}/preview").json()
+        assert preview["steps"][0]["sent_variant"] == "B"
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        # Percentages that do not add up to 100.
+        (
+            {
+                "variant_distribution_type": "MANUAL_PERCENTAGE",
+                "variant_distribution_percentage": 60,
+            },
+            "invalid_distribution",
+        ),
+        # No body of its own and no variant "A".
+        ({"email_body": None}, "missing_email_body"),
+        ({"variant_distribution_type": "SOMETIMES"}, "invalid_request"),
+        ({"winning_metric_property": "LUCK"}, "invalid_request"),
+    ],
+)
+def test_a_step_that_cannot_be_split_is_refused(api, change, code):
+    campaign = api.campaign()
+    given = step(
+        1,
+        "A body",
+        subject="A subject",
+        seq_variants=[
+            {
+                "variant_label": "B",
+                "subject": "B",
+                "email_body": "B body",
+                "variant_distribution_percentage": 30,
+            }
+        ],
+    )
+    response = save(api, campaign, [{**given, **change}])
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == code
+    assert api.get(f"/campaigns/{campaign}/sequences").json()["sequences"] == []
 
 
 def test_a_first_subject_or_a_body_that_renders_to_nothing_is_an_error_for_that_lead(api):
@@ -405,7 +545,6 @@ def test_bad_steps_are_refused_and_store_nothing(api):
     _error(save(api, campaign, [step(1, ok_body, "s"), step(3, ok_body)]), "invalid_sequence")
     _error(save(api, campaign, [step(1, ok_body, "s"), step(1, ok_body, "t")]), "invalid_sequence")
     _error(save(api, campaign, [step(2, ok_body, "s")]), "invalid_sequence")
-    _error(save(api, campaign, [step(1, ok_body, "s", delay=1)]), "invalid_delay")
     _error(
         save(api, campaign, [step(1, ok_body, "s"), step(2, ok_body, delay=366)]), "invalid_request"
     )

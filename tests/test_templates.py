@@ -412,6 +412,19 @@ def test_variant_assignment_is_stable_and_spread():
     assert t.variant_for(7, 1, ["A"]) == "A"
 
 
+def test_variant_shares_are_kept_and_a_zero_share_is_never_sent():
+    labels = ["A", "B", "C"]
+    chosen = [t.variant_for(lead, 2, labels, [70, 0, 30]) for lead in range(10_000)]
+    assert chosen == [t.variant_for(lead, 2, labels, [70, 0, 30]) for lead in range(10_000)]
+    assert chosen.count("B") == 0
+    assert 6_700 <= chosen.count("A") <= 7_300
+    assert {t.variant_for(lead, 1, labels, [0, 100, 0]) for lead in range(500)} == {"B"}
+    # An even split is the one it always was: shares of None change no lead's variant.
+    assert [t.variant_for(lead, 1, labels, None) for lead in range(300)] == [
+        t.variant_for(lead, 1, labels) for lead in range(300)
+    ]
+
+
 def test_compiled_templates_are_cached_within_a_bound():
     assert t.compile_template("Hi {{ a }}") is t.compile_template("Hi {{ a }}")
     for n in range(30):

@@ -133,6 +133,7 @@ class Variant(BaseModel):
     variant_label: str
     subject: str
     email_body: str
+    variant_distribution_percentage: int | None = None
 
 
 class Step(BaseModel):
@@ -141,6 +142,8 @@ class Step(BaseModel):
     subject: str
     email_body: str
     seq_variants: list[Variant]
+    variant_distribution_type: str = "MANUAL_EQUAL"
+    variant_distribution_percentage: int | None = None
 
 
 class Sequences(BaseModel):

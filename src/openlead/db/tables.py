@@ -239,6 +239,8 @@ sequence_steps = Table(
     Column("email_body", Text, nullable=False),
     Column("delay_in_days", Integer, nullable=False),
     Column("created_at", Timestamp, nullable=False),
+    # The variant's share of the step's leads, in percent; NULL when they share them evenly.
+    Column("distribution_percentage", Integer, nullable=True),
     UniqueConstraint(
         "account_id",
         "campaign_id",

@@ -6,6 +6,8 @@ from fastapi import APIRouter
 
 from openlead.sequences import service
 from openlead.sequences.schemas import (
+    BY_PERCENTAGE,
+    EVENLY,
     MAIN_VARIANT,
     Delay,
     Preview,
@@ -34,10 +36,17 @@ def _step(step: service.Step) -> Step:
         subject=main.subject,
         email_body=main.email_body,
         seq_variants=[
-            Variant(variant_label=v.label, subject=v.subject, email_body=v.email_body)
+            Variant(
+                variant_label=v.label,
+                subject=v.subject,
+                email_body=v.email_body,
+                variant_distribution_percentage=v.share,
+            )
             for v in step.variants
             if v.label != MAIN_VARIANT
         ],
+        variant_distribution_type=EVENLY if step.shares is None else BY_PERCENTAGE,
+        variant_distribution_percentage=main.share,
     )
 
 

@@ -76,6 +76,7 @@ async def steps(conn: AsyncConnection, account_id: int, campaign_id: int) -> lis
             sequence_steps.c.subject,
             sequence_steps.c.email_body,
             sequence_steps.c.delay_in_days,
+            sequence_steps.c.distribution_percentage,
         )
         .where(
             sequence_steps.c.account_id == account_id, sequence_steps.c.campaign_id == campaign_id

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from openlead.sequences.templates import MAX_BODY_CHARS, MAX_SUBJECT_CHARS
-from openlead.web.numbers import Integer
+from openlead.web.numbers import Integer, integer
 from openlead.web.text import NAME, line, text
 
 MAX_STEPS = 20
@@ -17,6 +17,15 @@ MAIN_VARIANT = "A"
 
 
 VariantLabel = Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=NAME)]
+Percentage = integer(0, 100)
+# SmartLead's ways of splitting a step's leads between its variants. MANUAL_PERCENTAGE follows
+# the variants' percentages; the others share them evenly (openlead picks no winner by
+# itself: AI_EQUAL is an even split, docs/decisions.md).
+DistributionType = Literal["MANUAL_EQUAL", "MANUAL_PERCENTAGE", "AI_EQUAL"]
+BY_PERCENTAGE = "MANUAL_PERCENTAGE"
+EVENLY = "MANUAL_EQUAL"
+# Taken so that SmartLead's bodies are accepted; openlead does not use them (docs/decisions.md).
+WinningMetric = Literal["OPEN_RATE", "CLICK_RATE", "REPLY_RATE", "POSITIVE_REPLY_RATE"]
 
 
 class DelayDetails(BaseModel):
@@ -32,16 +41,33 @@ class VariantIn(BaseModel):
     # Empty in a follow-up: a reply in the thread ("Re: " + step 1's subject).
     subject: line(MAX_SUBJECT_CHARS) = ""
     email_body: text(MAX_BODY_CHARS)
+    # Its share of the step's leads when the step is split MANUAL_PERCENTAGE.
+    variant_distribution_percentage: Percentage | None = None
+    # SmartLead's own id of the variant, and a field of its editor: taken, not used.
+    id: Integer | None = None
+    optional_email_body_1: text(MAX_BODY_CHARS) | None = None
 
 
 class StepIn(BaseModel):
+    """A step: its own subject and body are variant "A", ``seq_variants`` the others. As
+    SmartLead's editor sends it, a step may instead leave out its own body and carry "A"
+    among its ``seq_variants``."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
     seq_number: Integer = Field(ge=1, le=MAX_STEPS)
     seq_delay_details: DelayDetails
     subject: line(MAX_SUBJECT_CHARS) = ""
-    email_body: text(MAX_BODY_CHARS)
-    seq_variants: list[VariantIn] = Field(default=[], max_length=MAX_VARIANTS_PER_STEP - 1)
+    email_body: text(MAX_BODY_CHARS) | None = None
+    seq_variants: list[VariantIn] = Field(default=[], max_length=MAX_VARIANTS_PER_STEP)
+    variant_distribution_type: DistributionType | None = None
+    # Variant A's share when the step's own body is variant A (what GET answers).
+    variant_distribution_percentage: Percentage | None = None
+    # SmartLead's: the step's id, its kind, and its automatic A/B test; taken, not used.
+    id: Integer | None = None
+    seq_type: Literal["EMAIL"] | None = None
+    lead_distribution_percentage: Percentage | None = None
+    winning_metric_property: WinningMetric | None = None
 
 
 class SequencesIn(BaseModel):
@@ -61,6 +87,9 @@ class Variant(BaseModel):
     variant_label: str
     subject: str
     email_body: str
+    variant_distribution_percentage: int | None = Field(
+        description="Its share of the step's leads, when they are split by percentage"
+    )
 
 
 class Step(BaseModel):
@@ -69,6 +98,13 @@ class Step(BaseModel):
     subject: str
     email_body: str
     seq_variants: list[Variant]
+    variant_distribution_type: DistributionType = Field(
+        description="MANUAL_PERCENTAGE when the variants' percentages split the step's leads, "
+        "MANUAL_EQUAL when the variants share them evenly"
+    )
+    variant_distribution_percentage: int | None = Field(
+        description="Variant A's (the step's own subject and body) share, when split by percentage"
+    )
 
 
 class Sequences(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.engine import Row
@@ -14,7 +14,13 @@ from openlead.clock import utcnow
 from openlead.leads.lifecycle import TEMPLATE_HOLDS
 from openlead.leads.schemas import PROFILE_FIELDS
 from openlead.sequences import repository
-from openlead.sequences.schemas import MAIN_VARIANT, SequencesIn
+from openlead.sequences.schemas import (
+    BY_PERCENTAGE,
+    MAIN_VARIANT,
+    MAX_VARIANTS_PER_STEP,
+    SequencesIn,
+    StepIn,
+)
 from openlead.sequences.templates import (
     CompiledTemplate,
     Rendered,
@@ -42,6 +48,8 @@ class Variant:
     label: str
     subject: str
     email_body: str
+    # Its share of the step's leads in percent; None when the variants share them evenly.
+    share: int | None = None
 
 
 @dataclass
@@ -54,6 +62,18 @@ class Step:
     def labels(self) -> list[str]:
         return [v.label for v in self.variants]
 
+    @property
+    def shares(self) -> list[int] | None:
+        """Each variant's percentage of the step's leads; None for an even split."""
+        if all(v.share is None for v in self.variants):
+            return None
+        return [v.share or 0 for v in self.variants]
+
+    def variant_for(self, lead_id: int) -> Variant:
+        """The variant this lead is sent: the same every time."""
+        label = variant_for(lead_id, self.seq_number, self.labels, self.shares)
+        return next(v for v in self.variants if v.label == label)
+
 
 def group(rows: Iterable[Row]) -> list[Step]:
     """Stored rows (ordered by step, main variant first) as steps."""
@@ -61,7 +81,10 @@ def group(rows: Iterable[Row]) -> list[Step]:
     for row in rows:
         if not steps or steps[-1].seq_number != row.seq_number:
             steps.append(Step(row.seq_number, row.delay_in_days))
-        steps[-1].variants.append(Variant(row.variant_label, row.subject, row.email_body))
+        variant = Variant(
+            row.variant_label, row.subject, row.email_body, row.distribution_percentage
+        )
+        steps[-1].variants.append(variant)
     return steps
 
 
@@ -92,27 +115,69 @@ def _steps_of(body: SequencesIn) -> list[Step]:
             f"{', '.join(map(str, numbers))}.",
             {"seq_numbers": numbers},
         )
-    steps = []
-    for given in sorted(body.sequences, key=lambda s: s.seq_number):
-        step = Step(given.seq_number, given.seq_delay_details.delay_in_days)
-        step.variants.append(Variant(MAIN_VARIANT, given.subject, given.email_body))
-        for variant in given.seq_variants:
-            if variant.variant_label in step.labels:
-                raise BadRequest(
-                    "invalid_variant",
-                    f"Step {step.seq_number}: variant label {variant.variant_label!r} is used "
-                    f"twice ({MAIN_VARIANT!r} is the step's own subject and body).",
-                )
-            step.variants.append(
-                Variant(variant.variant_label, variant.subject, variant.email_body)
+    return [_step_of(given) for given in sorted(body.sequences, key=lambda s: s.seq_number)]
+
+
+def _step_of(given: StepIn) -> Step:
+    # Step 1 goes as soon as the campaign may send, whatever delay it names: SmartLead's own
+    # example gives it 1 day.
+    delay = 0 if given.seq_number == 1 else given.seq_delay_details.delay_in_days
+    step = Step(given.seq_number, delay)
+    others = list(given.seq_variants)
+    if given.email_body is not None:
+        share = given.variant_distribution_percentage
+        step.variants.append(Variant(MAIN_VARIANT, given.subject, given.email_body, share))
+    else:
+        # SmartLead's shape: no body of the step's own, variant "A" among the others.
+        main = next((v for v in others if v.variant_label == MAIN_VARIANT), None)
+        if main is None:
+            raise BadRequest(
+                "missing_email_body",
+                f"Step {given.seq_number}: no email_body; give the step its own subject and "
+                f"body, or a variant labelled {MAIN_VARIANT!r} in seq_variants.",
             )
-        steps.append(step)
-    return steps
+        others.remove(main)
+        share = main.variant_distribution_percentage
+        step.variants.append(Variant(MAIN_VARIANT, main.subject, main.email_body, share))
+    for variant in others:
+        if variant.variant_label in step.labels:
+            raise BadRequest(
+                "invalid_variant",
+                f"Step {step.seq_number}: variant label {variant.variant_label!r} is used "
+                f"twice ({MAIN_VARIANT!r} is the step's own subject and body).",
+            )
+        share = variant.variant_distribution_percentage
+        step.variants.append(
+            Variant(variant.variant_label, variant.subject, variant.email_body, share)
+        )
+    if len(step.variants) > MAX_VARIANTS_PER_STEP:
+        raise BadRequest(
+            "too_many_variants",
+            f"Step {step.seq_number} has {len(step.variants)} variants; at most "
+            f"{MAX_VARIANTS_PER_STEP}, its own subject and body included.",
+        )
+    return _split(step, given.variant_distribution_type)
+
+
+def _split(step: Step, kind: str | None) -> Step:
+    """The step with its variants' shares: their percentages when it is split by them, none
+    for an even split (SmartLead sends percentages with MANUAL_EQUAL too: they are unused)."""
+    if kind != BY_PERCENTAGE or len(step.variants) == 1:
+        step.variants = [replace(v, share=None) for v in step.variants]
+        return step
+    step.variants = [replace(v, share=v.share or 0) for v in step.variants]
+    total = sum(v.share or 0 for v in step.variants)
+    if total != 100:
+        shares = ", ".join(f"{v.label} {v.share}" for v in step.variants)
+        raise BadRequest(
+            "invalid_distribution",
+            f"Step {step.seq_number} is split {BY_PERCENTAGE}: its variants' "
+            f"variant_distribution_percentage must add up to 100, not {total} ({shares}).",
+        )
+    return step
 
 
 def _check_rules(steps: Sequence[Step]) -> None:
-    if steps and steps[0].delay_in_days != 0:
-        raise BadRequest("invalid_delay", "Step 1 is sent first: its delay_in_days must be 0.")
     size = 0
     for step in steps:
         for variant in step.variants:
@@ -179,6 +244,7 @@ async def save(
             "subject": variant.subject,
             "email_body": variant.email_body,
             "delay_in_days": step.delay_in_days,
+            "distribution_percentage": variant.share,
         }
         for step in steps
         for variant in step.variants
@@ -238,11 +304,9 @@ def _thread_subject(
     """Step 1's subject as this lead gets it: what an empty follow-up subject replies to."""
     if not steps or steps[0].seq_number != 1:
         return None
-    first = steps[0]
-    label = variant_for(lead_id, 1, first.labels)
-    variant = next(v for v in first.variants if v.label == label)
+    variant = steps[0].variant_for(lead_id)
     try:
-        return _render_one(variant.subject, True, values, lead_id, 1, label)
+        return _render_one(variant.subject, True, values, lead_id, 1, variant.label)
     except RenderError as err:
         return err
 
@@ -298,7 +362,7 @@ def render_steps(steps: Sequence[Step], lead: Row) -> list[RenderedStep]:
             _render_variant(step.seq_number, variant, values, lead.id, lambda: thread)
             for variant in step.variants
         ]
-        sent = variant_for(lead.id, step.seq_number, step.labels)
+        sent = step.variant_for(lead.id).label
         answer.append(RenderedStep(step.seq_number, step.delay_in_days, sent, rendered))
     return answer
 
@@ -310,8 +374,7 @@ def render_for_send(steps: Sequence[Step], lead: Row, seq_number: int) -> Render
     if step is None:
         return None
     values = _values(lead)
-    label = variant_for(lead.id, seq_number, step.labels)
-    variant = next(v for v in step.variants if v.label == label)
+    variant = step.variant_for(lead.id)
     return _render_variant(
         seq_number, variant, values, lead.id, lambda: _thread_subject(steps, values, lead.id)
     )

@@ -1207,11 +1207,22 @@ def render_subject(
     return Rendered(subject)
 
 
-def variant_for(lead_id: int, seq_number: int, labels: list[str]) -> str:
-    """The variant of a step a lead is sent: spread evenly and the same every time."""
+def variant_for(
+    lead_id: int, seq_number: int, labels: list[str], shares: list[int] | None = None
+) -> str:
+    """The variant of a step a lead is sent, the same every time: spread evenly, or with
+    ``shares`` (percentages adding up to 100) each label's share of the leads."""
     if len(labels) == 1:
         return labels[0]
-    return labels[spin_choice(spin_seed(lead_id, seq_number, ""), 0, len(labels))]
+    seed = spin_seed(lead_id, seq_number, "")
+    if shares is None:
+        return labels[spin_choice(seed, 0, len(labels))]
+    point = spin_choice(seed, 0, sum(shares))
+    for label, share in zip(labels, shares, strict=True):
+        if point < share:
+            return label
+        point -= share
+    raise ValueError("the shares add up to nothing")
 
 
 __all__ = [
