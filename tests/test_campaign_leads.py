@@ -379,6 +379,31 @@ def test_unsubscribed_or_do_not_contact_in_two_campaigns_at_once(api, server):
     assert sorted(b["value"] for b in blocked) == sorted(addresses[RACING_PAIRS:])
 
 
+def test_a_timeline_comes_whole_by_default_and_in_pages_when_asked(api):
+    campaign = api.campaign()
+    api.import_leads(campaign, [{"email": "t@x.com"}])
+    lead = _ids(api, campaign)["t@x.com"]
+    for status in ("INTERESTED", "NOT_INTERESTED", "INTERESTED", "COMPLETED"):
+        assert _status(api, campaign, lead, status).status_code == 200
+    path = f"/campaigns/{campaign}/leads/{lead}/activity"
+    whole = api.get(path).json()
+    assert [e["type"] for e in whole["events"]] == ["LEAD_ADDED"] + ["STATUS_CHANGED"] * 4
+    assert (whole["offset"], whole["limit"], whole["next_cursor"]) == (0, 1000, None)
+    pages, after = [], None
+    while True:
+        params = {"limit": 2} | ({"after": after} if after is not None else {})
+        page = api.get(path, params=params).json()
+        pages.append([e.get("to") for e in page["events"]])
+        after = page["next_cursor"]
+        if after is None:
+            break
+    assert pages == [[None, "INTERESTED"], ["NOT_INTERESTED", "INTERESTED"], ["COMPLETED"]]
+    # Exactly full last page: no cursor to an empty one.
+    assert api.get(path, params={"limit": 5}).json()["next_cursor"] is None
+    assert api.get(path, params={"offset": 4}).json()["events"][0]["to"] == "COMPLETED"
+    assert api.get(path, params={"limit": 1001}).status_code == 400
+
+
 def _import_in_batches(api, campaign: int, leads: list[dict]) -> None:
     for start in range(0, len(leads), 400):
         api.import_leads(campaign, leads[start : start + 400])

@@ -422,6 +422,10 @@ def test_every_endpoint_against_a_real_server(api) -> None:  # type: ignore[no-u
         assert (changed.previous_status, changed.status) == ("NOT_CONTACTED", "INTERESTED")
         activity = client.get_lead_activity(campaign.id, ada.id)
         assert [e.type for e in activity.events][:2] == ["LEAD_ADDED", "STATUS_CHANGED"]
+        first = client.get_lead_activity(campaign.id, ada.id, limit=1)
+        assert [e.type for e in first.events] == ["LEAD_ADDED"] and first.next_cursor
+        rest = client.get_lead_activity(campaign.id, ada.id, after=first.next_cursor)
+        assert [e.type for e in rest.events] == [e.type for e in activity.events][1:]
         statistics = client.get_campaign_statistics(campaign.id)
         assert statistics.total_leads == 3 and statistics.by_status["INTERESTED"] == 1
         exported = client.export_leads(campaign.id)

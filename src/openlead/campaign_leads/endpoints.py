@@ -26,7 +26,7 @@ from openlead.clock import iso
 from openlead.leads.schemas import PROFILE_FIELDS
 from openlead.web.deps import AccountId, ReadConn, WriteConn
 from openlead.web.ids import ObjectId
-from openlead.web.pagination import PageParams
+from openlead.web.pagination import LongPageParams, PageParams
 from openlead.web.text import line
 
 router = APIRouter(tags=["leads in a campaign"])
@@ -91,14 +91,21 @@ async def change_lead_status(
 
 @router.get("/campaigns/{campaign_id:int}/leads/{lead_id:int}/activity", response_model=Activity)
 async def lead_activity(
-    campaign_id: ObjectId, lead_id: ObjectId, account_id: AccountId, conn: ReadConn
+    campaign_id: ObjectId,
+    lead_id: ObjectId,
+    page: LongPageParams,
+    account_id: AccountId,
+    conn: ReadConn,
 ) -> Activity:
-    rows = await service.activity(conn, account_id, campaign_id, lead_id)
+    """The lead's timeline, oldest first: up to 1,000 events a page by default, so that an
+    ordinary lead's timeline comes whole; ``next_cursor`` leads on from there."""
+    rows = await service.activity(conn, account_id, campaign_id, lead_id, page)
     events = [
         ActivityEvent(type=r.type, timestamp=iso(r.created_at) or "", **(r.data or {}))
-        for r in rows
+        for r in page.rows(rows)
     ]
-    return Activity(lead_id=lead_id, campaign_id=campaign_id, events=events)
+    paging = page.answer([r.id for r in rows])
+    return Activity(lead_id=lead_id, campaign_id=campaign_id, events=events, **paging)
 
 
 @router.post(

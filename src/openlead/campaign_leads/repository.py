@@ -42,6 +42,7 @@ from openlead.db.tables import block_list, campaign_leads, lead_events, leads, u
 from openlead.leads import repository as lead_repository
 from openlead.leads.lifecycle import EventType, LeadStatus
 from openlead.leads.schemas import PROFILE_FIELDS
+from openlead.web.pagination import Page
 
 _membership = and_(
     campaign_leads.c.account_id == leads.c.account_id, campaign_leads.c.lead_id == leads.c.id
@@ -206,19 +207,18 @@ async def remove(conn: AsyncConnection, account_id: int, campaign_id: int, lead_
 
 
 async def events(
-    conn: AsyncConnection, account_id: int, campaign_id: int, lead_id: int
+    conn: AsyncConnection, account_id: int, campaign_id: int, lead_id: int, page: Page
 ) -> list[Row]:
-    """The lead's events in this campaign and its account-wide ones, oldest first."""
-    query = (
-        select(lead_events.c.type, lead_events.c.data, lead_events.c.created_at)
-        .where(
-            lead_events.c.account_id == account_id,
-            lead_events.c.lead_id == lead_id,
-            or_(lead_events.c.campaign_id == campaign_id, lead_events.c.campaign_id.is_(None)),
-        )
-        .order_by(lead_events.c.id)
+    """A page of the lead's events in this campaign and its account-wide ones, oldest first,
+    and one more (``Page.fetched``)."""
+    query = select(
+        lead_events.c.id, lead_events.c.type, lead_events.c.data, lead_events.c.created_at
+    ).where(
+        lead_events.c.account_id == account_id,
+        lead_events.c.lead_id == lead_id,
+        or_(lead_events.c.campaign_id == campaign_id, lead_events.c.campaign_id.is_(None)),
     )
-    return list((await conn.execute(query)).all())
+    return list((await conn.execute(page.of(query, lead_events.c.id))).all())
 
 
 async def record_events(

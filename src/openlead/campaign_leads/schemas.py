@@ -71,6 +71,9 @@ class Activity(BaseModel):
     lead_id: int
     campaign_id: int
     events: list[ActivityEvent]
+    offset: int
+    limit: int
+    next_cursor: str | None
 
 
 class CampaignUnsubscribed(BaseModel):

@@ -185,10 +185,10 @@ async def remove(conn: AsyncConnection, account_id: int, campaign_id: int, lead_
 
 
 async def activity(
-    conn: AsyncConnection, account_id: int, campaign_id: int, lead_id: int
+    conn: AsyncConnection, account_id: int, campaign_id: int, lead_id: int, page: Page
 ) -> list[Row]:
     await membership(conn, account_id, campaign_id, lead_id)
-    return await repository.events(conn, account_id, campaign_id, lead_id)
+    return await repository.events(conn, account_id, campaign_id, lead_id, page)
 
 
 async def statistics(

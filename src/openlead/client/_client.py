@@ -337,8 +337,18 @@ class Client(_Base):
     def change_lead_status(self, campaign_id: int, lead_id: int, status: str) -> StatusChanged:
         return self._run(ops.change_lead_status(self.retry, campaign_id, lead_id, status))
 
-    def get_lead_activity(self, campaign_id: int, lead_id: int) -> Activity:
-        return self._run(ops.get_lead_activity(self.retry, campaign_id, lead_id))
+    def get_lead_activity(
+        self,
+        campaign_id: int,
+        lead_id: int,
+        *,
+        offset: int | None = None,
+        limit: int | None = None,
+        after: int | str | None = None,
+    ) -> Activity:
+        return self._run(
+            ops.get_lead_activity(self.retry, campaign_id, lead_id, offset, limit, after)
+        )
 
     def unsubscribe_lead_from_campaign(
         self, campaign_id: int, lead_id: int
@@ -812,8 +822,18 @@ class AsyncClient(_Base):
     ) -> StatusChanged:
         return await self._run(ops.change_lead_status(self.retry, campaign_id, lead_id, status))
 
-    async def get_lead_activity(self, campaign_id: int, lead_id: int) -> Activity:
-        return await self._run(ops.get_lead_activity(self.retry, campaign_id, lead_id))
+    async def get_lead_activity(
+        self,
+        campaign_id: int,
+        lead_id: int,
+        *,
+        offset: int | None = None,
+        limit: int | None = None,
+        after: int | str | None = None,
+    ) -> Activity:
+        return await self._run(
+            ops.get_lead_activity(self.retry, campaign_id, lead_id, offset, limit, after)
+        )
 
     async def unsubscribe_lead_from_campaign(
         self, campaign_id: int, lead_id: int

@@ -178,9 +178,19 @@ def change_lead_status(
 
 
 @route("GET", "/campaigns/{campaign_id}/leads/{lead_id}/activity")
-def get_lead_activity(policy: RetryPolicy, campaign_id: int, lead_id: int) -> Operation[Activity]:
+def get_lead_activity(
+    policy: RetryPolicy,
+    campaign_id: int,
+    lead_id: int,
+    offset: int | None = None,
+    limit: int | None = None,
+    after: int | str | None = None,
+) -> Operation[Activity]:
     request = ApiRequest(
-        "GET", f"/campaigns/{int(campaign_id)}/leads/{int(lead_id)}/activity", idempotent=True
+        "GET",
+        f"/campaigns/{int(campaign_id)}/leads/{int(lead_id)}/activity",
+        params=_page(offset, limit, after),
+        idempotent=True,
     )
     return call(request, policy, Activity)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -48,15 +48,25 @@ class Page:
         return str(ids[self.limit - 1])
 
 
-async def page_params(
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
-    after: Annotated[
-        int | None, Query(ge=0, le=2**62, description="Keyset cursor: a next_cursor value")
-    ] = None,
-) -> Page:
-    return Page(offset=offset, limit=limit, after=after)
+def _page_params(default_limit: int) -> Callable[..., Awaitable[Page]]:
+    async def page_params(
+        offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = default_limit,
+        after: Annotated[
+            int | None, Query(ge=0, le=2**62, description="Keyset cursor: a next_cursor value")
+        ] = None,
+    ) -> Page:
+        return Page(offset=offset, limit=limit, after=after)
+
+    return page_params
+
+
+page_params = _page_params(100)
+# For a list that is seldom longer than a page: by default the longest page, so that a client
+# unaware of paging sees the whole of an ordinary list.
+long_page_params = _page_params(MAX_LIMIT)
 
 
 # async: FastAPI would run a plain def in its thread pool (see web/deps.py).
 PageParams = Annotated[Page, Depends(page_params)]
+LongPageParams = Annotated[Page, Depends(long_page_params)]
