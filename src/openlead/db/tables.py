@@ -354,6 +354,18 @@ messages = Table(
     ),
 )
 
+# Messages on their way (marked, not yet known sent): the outcome of a group of sends finds
+# its messages here. Without it PostgreSQL, told that few rows are "sending", read the whole
+# table for every group of outcomes; this index holds only the messages in flight.
+IN_FLIGHT = "state = 'sending'"
+Index(
+    "ix_messages_sending",
+    messages.c.account_id,
+    messages.c.id,
+    sqlite_where=text(IN_FLIGHT),
+    postgresql_where=text(IN_FLIGHT),
+)
+
 # Without AUTOINCREMENT SQLite gives a deleted row's id to the next row: a stale delete would
 # then remove another entry, and a new campaign would inherit a deleted one's events
 # (migration 0009). PostgreSQL's sequences never go back.
