@@ -1,4 +1,5 @@
-"""The sender's statements on PostgreSQL: what they lock and what they read.
+"""The sender's statements on PostgreSQL: what they lock and what they read, and the kept
+connection its groups of writes run on (``HeldWriter``, both backends).
 
 The database is a fresh one whose ``messages`` were analysed while empty, as on a new install
 whose first campaign is sending: the statistics then say nothing of the rows that follow."""
@@ -11,8 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
-from openlead.db.engine import Database, create_database
+from openlead.db.engine import Database, HeldWriter, create_database
 from openlead.db.errors import momentary
 from openlead.db.migrate import upgrade
 from openlead.sending import repository
@@ -179,3 +181,87 @@ def test_outcomes_read_only_the_messages_in_flight(sending_database: str):
     ]
     # Before: a scan of the whole table, throwing away the 3,000 messages already sent.
     assert _removed_by_filters(plan) < 10, plan
+
+
+# --- the kept connection ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def database_url_migrated(fresh_database_url: str) -> str:
+    upgrade(fresh_database_url)
+    _execute(
+        fresh_database_url,
+        f"INSERT INTO accounts (name, created_at) VALUES ('a', '{STAMP}')",
+    )
+    return fresh_database_url
+
+
+def _names(database_url: str) -> list[str]:
+    return [row[0] for row in query(database_url, "SELECT name FROM accounts ORDER BY id")]
+
+
+async def _add(conn: Any, name: str, through_sqlalchemy: bool) -> None:
+    """An account written through SQLAlchemy, or on the driver as the sender's statements are."""
+    from openlead.db import driver
+
+    if through_sqlalchemy:
+        await conn.execute(
+            text(f"INSERT INTO accounts (name, created_at) VALUES (:n, '{STAMP}')"), {"n": name}
+        )
+        return
+    placeholder = "?" if conn.dialect.name == "sqlite" else "$1"
+    sql = f"INSERT INTO accounts (name, created_at) VALUES ({placeholder}, '{STAMP}') RETURNING id"
+    await driver.fetch_rows(conn, sql, (name,))
+
+
+def test_a_kept_connection_commits_and_rolls_back_all_of_a_transaction(database_url_migrated):
+    url = database_url_migrated
+
+    async def work(database: Database) -> None:
+        writer = HeldWriter(database)
+        try:
+            async with writer.transaction() as conn:
+                await _add(conn, "driver 1", through_sqlalchemy=False)
+                await _add(conn, "sqlalchemy", through_sqlalchemy=True)
+                await _add(conn, "driver 2", through_sqlalchemy=False)
+            with pytest.raises(RuntimeError):
+                async with writer.transaction() as conn:
+                    await _add(conn, "lost 1", through_sqlalchemy=False)
+                    await _add(conn, "lost 2", through_sqlalchemy=True)
+                    raise RuntimeError("the group failed")
+            with pytest.raises(Exception, match=r"duplicate|UNIQUE"):
+                async with writer.transaction() as conn:
+                    await _add(conn, "lost 3", through_sqlalchemy=True)
+                    await _add(conn, "driver 1", through_sqlalchemy=False)  # the name is taken
+            async with writer.transaction() as conn:  # a failure leaves nothing behind
+                await _add(conn, "after", through_sqlalchemy=False)
+        finally:
+            await writer.close()
+
+    _run(url, work)
+    assert _names(url) == ["a", "driver 1", "sqlalchemy", "driver 2", "after"]
+
+
+def test_a_kept_connection_the_server_closed_is_replaced(database_url_migrated):
+    url = database_url_migrated
+    if url.startswith("sqlite"):
+        pytest.skip("a SQLite database has no server to close a connection")
+
+    async def work(database: Database) -> None:
+        writer = HeldWriter(database)
+        try:
+            async with writer.transaction() as conn:
+                await _add(conn, "before", through_sqlalchemy=False)
+                backend = (await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar()
+            async with database.write() as admin:
+                await admin.exec_driver_sql(f"SELECT pg_terminate_backend({backend})")
+            await asyncio.sleep(0.5)  # the driver hears of it
+            async with writer.transaction() as conn:
+                await _add(conn, "after", through_sqlalchemy=False)
+                again = (await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar()
+            assert again != backend
+        finally:
+            await writer.close()
+
+    _run(url, work)
+    assert _names(url) == ["a", "before", "after"]

@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from openlead.db.engine import Database
+from openlead.db.engine import Database, HeldWriter
 from openlead.db.errors import describe, momentary
 from openlead.sending import repository
 
@@ -90,7 +90,7 @@ class _Stream:
     company, unless ``enough`` writes are queued or somebody is waiting for them all."""
 
     def __init__(self, database: Database, linger: float, enough: int) -> None:
-        self._database = database
+        self._writer = HeldWriter(database)
         self._linger = linger
         self._enough = enough
         self.queue: list[_Entry] = []
@@ -105,6 +105,9 @@ class _Stream:
             self.hurry()
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._flush_forever())
+
+    async def close(self) -> None:
+        await self._writer.close()
 
     def hurry(self) -> None:
         """The group being gathered goes now."""
@@ -172,7 +175,7 @@ class _Stream:
             by_batch.setdefault(entry.batch, []).append(entry)
         returns = Returns()
         results: dict[int, Any] = {}
-        async with self._database.write() as conn:
+        async with self._writer.transaction() as conn:
             for batch, entries in by_batch.items():
                 answers = await batch(conn, returns, [e.payload for e in entries])
                 results.update((id(e), answer) for e, answer in zip(entries, answers, strict=True))
@@ -242,6 +245,8 @@ class Journal:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for stream in {self._later, self._urgent}:
+            await stream.close()
 
 
 def _settle(entry: _Entry, result: Any = None, error: BaseException | None = None) -> None:
