@@ -261,6 +261,21 @@ def _cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _database_cpu_seconds() -> float:
+    """The CPU of every PostgreSQL server process on this machine (zero without one): the
+    database's share of a run, read before and after it."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone meanwhile
+            continue
+        if text.split("(", 1)[1].startswith("postgres"):
+            fields = text.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _memory_mb(pid: int) -> dict[str, float]:
     values = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -444,6 +459,7 @@ class Round:
     worker_rss_mb: float
     worker_cpu_ms_per_message: float
     sink_cpu_ms_per_message: float
+    database_cpu_ms_per_message: float  # PostgreSQL's server processes (0 on SQLite)
     raw_seconds: float
     raw_per_s: float
     raw_cpu_ms_per_message: float
@@ -458,7 +474,8 @@ class Round:
             f"raw {self.raw_per_s:,}/s, ratio {self.ratio:.2f}, worker peak "
             f"{self.worker_peak_mb} MB; CPU per message: worker "
             f"{self.worker_cpu_ms_per_message} ms, raw client {self.raw_cpu_ms_per_message}"
-            f" ms, sink {self.sink_cpu_ms_per_message} ms; load {self.load_average[0]}"
+            f" ms, sink {self.sink_cpu_ms_per_message} ms, database server"
+            f" {self.database_cpu_ms_per_message} ms; load {self.load_average[0]}"
         )
 
 
@@ -524,12 +541,14 @@ def throughput_round(
         worker = _worker(scratch, workdir / "worker.log", profile)
         try:
             cpu_before, sink_before = _cpu_seconds(worker.pid), sink.cpu_seconds()
+            database_before = _database_cpu_seconds()
             started = time.monotonic()
             scratch.scalar(
                 f"UPDATE campaigns SET status = 'ACTIVE' WHERE id = {campaign} RETURNING id"
             )
             last = sink.wait_for(count, timeout=3600, alive=lambda: worker.poll() is None)
             sink_cpu = sink.cpu_seconds() - sink_before
+            database_cpu = _database_cpu_seconds() - database_before
             sessions = sink.sessions.value
             sent_sql = "SELECT count(*) FROM messages WHERE state = 'sent'"
             deadline = time.monotonic() + 120
@@ -565,6 +584,7 @@ def throughput_round(
         worker_rss_mb=memory["VmRSS"],
         worker_cpu_ms_per_message=round(worker_cpu * 1000 / count, 3),
         sink_cpu_ms_per_message=round(sink_cpu * 1000 / count, 3),
+        database_cpu_ms_per_message=round(database_cpu * 1000 / count, 3),
         raw_seconds=round(raw_seconds, 3),
         raw_per_s=round(count / raw_seconds, 1),
         raw_cpu_ms_per_message=round(raw_cpu * 1000 / count, 3),
@@ -734,6 +754,7 @@ async def _claims(
                 times.append(elapsed * 1000)
             await put_back()
     finally:
+        await dispatcher.journal.close()
         await database.dispose()
     per_tick = {
         k: round(v * 1000 / reps, 2)
