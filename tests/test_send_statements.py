@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from openlead.db import driver
 from openlead.db.engine import Database, HeldWriter, create_database
 from openlead.db.errors import momentary
 from openlead.db.migrate import upgrade
@@ -91,9 +93,12 @@ async def _explained(database: Database, sql: str, params: tuple[Any, ...]) -> d
     """What running ``sql`` read, in a transaction rolled back afterwards."""
     async with database.writer.connect() as conn:
         raw = (await conn.get_raw_connection()).driver_connection
-        async with raw.transaction():
+        transaction = raw.transaction()
+        await transaction.start()
+        try:
             found = await raw.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *params)
-            await raw.execute("ROLLBACK; BEGIN")  # leaves nothing of the statement behind
+        finally:
+            await transaction.rollback()  # EXPLAIN ANALYZE ran the statement
     return (json.loads(found) if isinstance(found, str) else found)[0]["Plan"]
 
 
@@ -124,8 +129,6 @@ def test_a_claim_holding_its_campaign_lets_marks_be_written_but_not_another_clai
 
 
 def _mark(seq_number: int) -> dict[str, Any]:
-    from datetime import UTC, datetime
-
     now = datetime(2026, 12, 1, 10, tzinfo=UTC)
     return {
         "account_id": ACCOUNT,
@@ -161,8 +164,6 @@ def test_outcomes_read_only_the_messages_in_flight(sending_database: str):
     every message ever sent."""
     claimed = query(sending_database, "SELECT id FROM messages WHERE message_id = 'claimed'")
     message = claimed[0][0]
-    from datetime import UTC, datetime
-
     sent_at = datetime(2026, 12, 1, 10, 5, tzinfo=UTC)
 
     async def work(database: Database) -> tuple[set[int], dict[str, Any]]:
@@ -202,8 +203,6 @@ def _names(database_url: str) -> list[str]:
 
 async def _add(conn: Any, name: str, through_sqlalchemy: bool) -> None:
     """An account written through SQLAlchemy, or on the driver as the sender's statements are."""
-    from openlead.db import driver
-
     if through_sqlalchemy:
         await conn.execute(
             text(f"INSERT INTO accounts (name, created_at) VALUES (:n, '{STAMP}')"), {"n": name}
